@@ -1,0 +1,11 @@
+"""Forget what a cold start caches, so each in-process invocation in a test starts cold."""
+
+from __future__ import annotations
+
+
+def reset_process_caches() -> None:
+    from vpce_guard import aws, config, inventory
+
+    config.settings.cache_clear()
+    aws.reset_caches()
+    inventory._POLICY_SUPPORT_CACHE.clear()

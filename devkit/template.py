@@ -1,0 +1,165 @@
+"""Read template.yaml the way SAM does, so tests, the demo and the local runner cannot drift from it.
+
+Gives: each function's handler module and environment (Globals merged, Refs to parameters and resources
+resolved), the layer folder, and the ledger table's properties as DynamoDB CreateTable arguments.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = ROOT / "template.yaml"
+
+
+class _CfnLoader(yaml.SafeLoader):
+    """YAML loader that understands CloudFormation's short-form intrinsic functions."""
+
+
+def _intrinsic(loader: _CfnLoader, tag_suffix: str, node: yaml.Node) -> dict[str, Any]:
+    name = "Ref" if tag_suffix == "Ref" else f"Fn::{tag_suffix}"
+    if isinstance(node, yaml.ScalarNode):
+        value: Any = loader.construct_scalar(node)
+        if tag_suffix == "GetAtt" and isinstance(value, str):
+            value = value.split(".", 1)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return {name: value}
+
+
+_CfnLoader.add_multi_constructor("!", _intrinsic)
+
+
+def load(path: Path = TEMPLATE) -> dict[str, Any]:
+    return yaml.load(path.read_text(), Loader=_CfnLoader)  # noqa: S506 - SafeLoader subclass
+
+
+@dataclass(frozen=True)
+class FunctionSpec:
+    logical_id: str
+    code_dir: Path
+    handler_module: str
+    handler_name: str
+    environment: dict[str, str]
+    layer_dirs: tuple[Path, ...]
+    properties: dict[str, Any]
+
+    def load_handler(self) -> Callable[..., Any]:
+        """Import the handler as Lambda would: code dir and layer dirs on sys.path, module by file."""
+        for d in (*self.layer_dirs, self.code_dir):
+            if str(d) not in sys.path:
+                sys.path.insert(0, str(d))
+        mod_name = f"_vpce_guard_fn_{self.logical_id}"
+        spec = importlib.util.spec_from_file_location(mod_name, self.code_dir / f"{self.handler_module}.py")
+        assert spec and spec.loader
+        module: ModuleType = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+        return getattr(module, self.handler_name)
+
+
+def parameter_values(tpl: dict[str, Any], overrides: Mapping[str, str] | None = None) -> dict[str, str]:
+    values = {k: str(v.get("Default", "")) for k, v in tpl.get("Parameters", {}).items()}
+    values.update(overrides or {})
+    return values
+
+
+def resolve(value: Any, params: Mapping[str, str], resources: Mapping[str, str]) -> Any:
+    """Resolve Ref/Sub against parameters and given physical resource names (enough for env vars)."""
+    if isinstance(value, dict) and len(value) == 1:
+        (key, arg), = value.items()
+        if key == "Ref":
+            if arg in params:
+                return params[arg]
+            if arg in resources:
+                return resources[arg]
+            pseudo = {"AWS::Region": resources.get("AWS::Region", "us-east-1"),
+                      "AWS::AccountId": resources.get("AWS::AccountId", "123456789012"),
+                      "AWS::Partition": "aws", "AWS::StackName": resources.get("AWS::StackName", "vpce-guard")}
+            if arg in pseudo:
+                return pseudo[arg]
+            raise KeyError(f"cannot resolve Ref {arg!r}: pass its physical name")
+        if key == "Fn::GetAtt":
+            name = f"{arg[0]}.{arg[1]}"
+            if name in resources:
+                return resources[name]
+            raise KeyError(f"cannot resolve GetAtt {name!r}: pass its value")
+        if key == "Fn::Sub" and isinstance(arg, str):
+            out = arg
+            for k, v in {**params, **resources}.items():
+                out = out.replace("${" + k + "}", str(v))
+            return out
+    if isinstance(value, dict):
+        return {k: resolve(v, params, resources) for k, v in value.items()}
+    if isinstance(value, list):
+        return [resolve(v, params, resources) for v in value]
+    return value
+
+
+def functions(tpl: dict[str, Any] | None = None) -> list[str]:
+    tpl = tpl or load()
+    return [k for k, v in tpl["Resources"].items() if v["Type"] == "AWS::Serverless::Function"]
+
+
+def function_spec(logical_id: str, *, resources: Mapping[str, str], overrides: Mapping[str, str] | None = None,
+                  tpl: dict[str, Any] | None = None) -> FunctionSpec:
+    """Everything needed to run a function in-process exactly as template.yaml wires it."""
+    tpl = tpl or load()
+    res = tpl["Resources"][logical_id]
+    if res["Type"] != "AWS::Serverless::Function":
+        raise ValueError(f"{logical_id} is not an AWS::Serverless::Function")
+    props = res["Properties"]
+    glob = tpl.get("Globals", {}).get("Function", {})
+    params = parameter_values(tpl, overrides)
+    env_raw = {**glob.get("Environment", {}).get("Variables", {}),
+               **props.get("Environment", {}).get("Variables", {})}
+    env = {k: str(resolve(v, params, resources)) for k, v in env_raw.items()}
+    module, _, name = props.get("Handler", glob.get("Handler", "")).rpartition(".")
+    layer_dirs = []
+    for layer in props.get("Layers", glob.get("Layers", [])):
+        ref = layer.get("Ref") if isinstance(layer, dict) else None
+        if ref and tpl["Resources"].get(ref, {}).get("Type") == "AWS::Serverless::LayerVersion":
+            layer_dirs.append(ROOT / tpl["Resources"][ref]["Properties"]["ContentUri"])
+    return FunctionSpec(logical_id, ROOT / props["CodeUri"], module, name, env, tuple(layer_dirs), props)
+
+
+def table_create_kwargs(logical_id: str, table_name: str, tpl: dict[str, Any] | None = None) -> dict[str, Any]:
+    """CreateTable arguments from the template's own AWS::DynamoDB::Table properties."""
+    tpl = tpl or load()
+    props = tpl["Resources"][logical_id]["Properties"]
+    kwargs: dict[str, Any] = {
+        "TableName": table_name,
+        "AttributeDefinitions": props["AttributeDefinitions"],
+        "KeySchema": props["KeySchema"],
+        "BillingMode": props.get("BillingMode", "PAY_PER_REQUEST"),
+    }
+    if props.get("GlobalSecondaryIndexes"):
+        kwargs["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
+    if props.get("SSESpecification"):
+        kwargs["SSESpecification"] = {"Enabled": bool(props["SSESpecification"].get("SSEEnabled"))}
+    return kwargs
+
+
+def create_table(client: Any, logical_id: str, table_name: str, tpl: dict[str, Any] | None = None) -> None:
+    """Create the table as the template declares it, including TTL and point-in-time recovery."""
+    tpl = tpl or load()
+    props = tpl["Resources"][logical_id]["Properties"]
+    client.create_table(**table_create_kwargs(logical_id, table_name, tpl))
+    client.get_waiter("table_exists").wait(TableName=table_name, WaiterConfig={"Delay": 0.05, "MaxAttempts": 100})
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        client.update_time_to_live(TableName=table_name, TimeToLiveSpecification={
+            "AttributeName": ttl["AttributeName"], "Enabled": bool(ttl["Enabled"])})
+    if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
+        client.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
+            "PointInTimeRecoveryEnabled": True})

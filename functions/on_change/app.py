@@ -1,0 +1,39 @@
+"""On-change function: a CloudTrail event about a VPC endpoint, route table or VPC → check, fix, record.
+
+Thin on purpose: parse and act in the shared layer (`vpce_guard.pipeline`), so the sweep, the local
+runner and the tests run exactly the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from vpce_guard import pipeline
+from vpce_guard.config import settings
+from vpce_guard.telemetry import emit_outcome_metrics
+
+logger = Logger()
+tracer = Tracer()
+metrics = Metrics()
+
+_runtime: pipeline.Runtime | None = None
+
+
+def runtime() -> pipeline.Runtime:
+    global _runtime
+    if _runtime is None:
+        _runtime = pipeline.Runtime(settings())
+    return _runtime
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, log_event=False)
+@tracer.capture_lambda_handler
+@metrics.log_metrics
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    result = pipeline.handle_event(runtime(), event)
+    emit_outcome_metrics(metrics, result)
+    return result.summary()

@@ -1,0 +1,186 @@
+"""The ledger: one DynamoDB record per evaluation of a rule on a resource, plus its current state.
+
+Key design (single table, see README "Reading the ledger"):
+- history item  pk = RES#<account>#<region>#<resource>   sk = EVAL#<time>#<rule>#<id>   (TTL `expires_at`)
+  → a resource's history is one Query on pk.
+- state item    pk = RES#<account>#<region>#<resource>   sk = STATE#<rule>
+  with gsi1pk = STATUS#<status>, gsi1sk = <account>#<region>#<rule>#<resource>
+  → "everything currently non-compliant" is one Query on index `by-status`, no scan.
+- intake item   pk = EVENT#<account>#<region>            sk = EVAL#<time>#<event id>
+  for events that were skipped or rejected before any rule ran.
+Records of one run are independent, so they are written with BatchWriteItem (25 per call).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Iterable, Iterator
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .models import Outcome, Status, Trigger
+
+STATUS_INDEX = "by-status"
+
+
+class LedgerRecord(BaseModel):
+    """One evaluation, as stored (history item)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    pk: str
+    sk: str
+    record_type: str = "evaluation"  # evaluation | intake | summary | rollback
+    account: str
+    region: str
+    resource_id: str
+    resource_type: str
+    vpc_id: str | None = None
+    rule_id: str
+    status: Status
+    reason: str
+    trigger: Trigger
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    actions: list[dict[str, Any]] = Field(default_factory=list)
+    error: str | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    time: str
+    expires_at: int
+
+    def to_item(self) -> dict[str, Any]:
+        return _dynamo_safe(self.model_dump(mode="json", exclude_none=True))
+
+    def state_item(self) -> dict[str, Any]:
+        """The 'current state' item this record implies for (resource, rule)."""
+        return _dynamo_safe({
+            "pk": self.pk,
+            "sk": f"STATE#{self.rule_id}",
+            "record_type": "state",
+            "account": self.account,
+            "region": self.region,
+            "resource_id": self.resource_id,
+            "resource_type": self.resource_type,
+            "vpc_id": self.vpc_id,
+            "rule_id": self.rule_id,
+            "status": self.status.value,
+            "reason": self.reason,
+            "last_evaluation": self.sk,
+            "time": self.time,
+            "gsi1pk": f"STATUS#{self.status.value}",
+            "gsi1sk": f"{self.account}#{self.region}#{self.rule_id}#{self.resource_id}",
+        })
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _dynamo_safe(value: Any) -> Any:
+    """DynamoDB wants Decimals, not floats, and no None values in maps."""
+    return json.loads(json.dumps(value, default=str), parse_float=Decimal,
+                      object_hook=lambda d: {k: v for k, v in d.items() if v is not None})
+
+
+def resource_pk(account: str, region: str, resource_id: str) -> str:
+    return f"RES#{account}#{region}#{resource_id}"
+
+
+def records_for(outcomes: Iterable[Outcome], trigger: Trigger, *, account: str, region: str,
+                ttl_days: int, now: datetime | None = None) -> list[LedgerRecord]:
+    now = now or _now()
+    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    expires = int(now.timestamp()) + ttl_days * 86400
+    out: list[LedgerRecord] = []
+    for o in outcomes:
+        f = o.finding
+        out.append(LedgerRecord(
+            pk=resource_pk(account, region, f.resource_id),
+            sk=f"EVAL#{stamp}#{f.rule_id}#{uuid.uuid4().hex[:12]}",
+            account=account, region=region, resource_id=f.resource_id, resource_type=f.resource_type,
+            vpc_id=f.vpc_id, rule_id=f.rule_id, status=o.status, reason=o.reason, trigger=trigger,
+            before=o.before, after=o.after, actions=[a.model_dump(mode="json") for a in o.actions],
+            error=o.error, details=f.details, time=stamp, expires_at=expires,
+        ))
+    return out
+
+
+def intake_record(trigger: Trigger, *, account: str | None, region: str | None, status: Status, reason: str,
+                  ttl_days: int, now: datetime | None = None) -> LedgerRecord:
+    """A record for an event that never reached the rules (skipped or rejected)."""
+    now = now or _now()
+    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    account = account or "unknown"
+    region = region or "unknown"
+    return LedgerRecord(
+        pk=f"EVENT#{account}#{region}", sk=f"EVAL#{stamp}#{trigger.event_id or uuid.uuid4().hex}",
+        record_type="intake", account=account, region=region,
+        resource_id=f"event/{trigger.event_id or 'unknown'}", resource_type="event", rule_id="event-intake",
+        status=status, reason=reason[:2000], trigger=trigger, time=stamp,
+        expires_at=int(now.timestamp()) + ttl_days * 86400,
+    )
+
+
+class Ledger:
+    """Writes and reads the ledger table (a boto3 DynamoDB Table resource)."""
+
+    def __init__(self, table: Any) -> None:
+        self.table = table
+
+    def write(self, records: Iterable[LedgerRecord]) -> int:
+        """Write history items and, for evaluations, the state items; returns items written."""
+        items: dict[tuple[str, str], dict[str, Any]] = {}
+        for r in records:
+            items[(r.pk, r.sk)] = r.to_item()
+            if r.record_type == "evaluation":
+                # A later record of the same (resource, rule) in this batch supersedes an earlier one.
+                state = r.state_item()
+                items[(state["pk"], state["sk"])] = state
+        if not items:
+            return 0
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for item in items.values():
+                batch.put_item(Item=item)
+        return len(items)
+
+    def history(self, account: str, region: str, resource_id: str, *, newest_first: bool = True,
+                limit: int | None = None) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(resource_pk(account, region, resource_id))
+            & Key("sk").begins_with("EVAL#"),
+            "ScanIndexForward": not newest_first,
+        }
+        return list(self._query(kwargs, limit))
+
+    def current(self, status: Status | str) -> Iterator[dict[str, Any]]:
+        """Current state items with this status (one Query on the by-status index, paginated)."""
+        from boto3.dynamodb.conditions import Key
+
+        value = status.value if isinstance(status, Status) else status
+        yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": Key("gsi1pk").eq(
+            f"STATUS#{value}")}, None)
+
+    def intake(self, account: str, region: str) -> list[dict[str, Any]]:
+        from boto3.dynamodb.conditions import Key
+
+        return list(self._query({"KeyConditionExpression": Key("pk").eq(f"EVENT#{account}#{region}")}, None))
+
+    def _query(self, kwargs: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
+        n = 0
+        while True:
+            resp = self.table.query(**kwargs)
+            for item in resp.get("Items", []):
+                yield item
+                n += 1
+                if limit is not None and n >= limit:
+                    return
+            if "LastEvaluatedKey" not in resp:
+                return
+            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+

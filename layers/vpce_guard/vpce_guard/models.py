@@ -1,0 +1,171 @@
+"""Typed shapes that flow through the pipeline: trigger → targets → snapshot → findings → actions → ledger.
+
+Everything here is plain data (pydantic models), so the rules and the planner stay pure functions
+and every value that reaches DynamoDB or a log line has a known shape.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Status(StrEnum):
+    """Outcome of evaluating one rule on one resource (the ledger's `status`)."""
+
+    COMPLIANT = "compliant"
+    NON_COMPLIANT = "non_compliant"
+    REMEDIATED = "remediated"
+    DRY_RUN = "dry_run"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+    REJECTED = "rejected"
+    NOT_APPLICABLE = "not_applicable"
+    EXEMPT = "exempt"
+    FLAPPING = "flapping"
+
+
+#: Statuses that mean "this resource still needs attention" (kept on the open-findings index).
+OPEN_STATUSES = frozenset({Status.NON_COMPLIANT, Status.DRY_RUN, Status.FAILED, Status.FLAPPING})
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class Trigger(Frozen):
+    """Who or what caused an evaluation: a CloudTrail event, the sweep, or an operator."""
+
+    source: str = "event"  # event | sweep | manual
+    event_id: str | None = None
+    event_name: str | None = None
+    actor_arn: str | None = None
+    event_time: str | None = None
+
+
+class Targets(Frozen):
+    """The resources an event or a sweep unit points at, in one account and region."""
+
+    account: str
+    region: str
+    endpoint_ids: tuple[str, ...] = ()
+    vpc_ids: tuple[str, ...] = ()
+    route_table_ids: tuple[str, ...] = ()
+    #: Route-table association ids (DisassociateRouteTable / ReplaceRouteTableAssociation name only these).
+    association_ids: tuple[str, ...] = ()
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    #: A sweep unit evaluates every endpoint of the account-region.
+    everything: bool = False
+
+    def is_empty(self) -> bool:
+        return not (
+            self.everything
+            or self.endpoint_ids
+            or self.vpc_ids
+            or self.route_table_ids
+            or self.association_ids
+            or self.subnet_ids
+            or self.security_group_ids
+        )
+
+
+class Endpoint(Frozen):
+    id: str
+    vpc_id: str
+    type: str  # Gateway | Interface | GatewayLoadBalancer | Resource | ServiceNetwork
+    service_name: str
+    state: str
+    owner_id: str | None = None
+    policy_document: str | None = None
+    route_table_ids: tuple[str, ...] = ()
+    subnet_ids: tuple[str, ...] = ()
+    security_group_ids: tuple[str, ...] = ()
+    private_dns_enabled: bool = False
+    tags: dict[str, str] = Field(default_factory=dict)
+
+    @property
+    def service_short_name(self) -> str:
+        """`com.amazonaws.eu-west-1.s3` → `s3`; `com.amazonaws.vpce.…` names stay whole."""
+        parts = self.service_name.split(".")
+        return parts[-1] if len(parts) >= 4 and parts[0] == "com" and parts[1] == "amazonaws" else self.service_name
+
+
+class Route(Frozen):
+    destination: str | None = None  # CIDR (v4 or v6) or prefix-list id
+    gateway_id: str | None = None
+    state: str | None = None
+    origin: str | None = None
+
+
+class RouteTable(Frozen):
+    id: str
+    vpc_id: str
+    main: bool = False
+    subnet_ids: tuple[str, ...] = ()
+    routes: tuple[Route, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Vpc(Frozen):
+    id: str
+    owner_id: str | None = None
+    cidrs: tuple[str, ...] = ()
+    #: None when the attribute was not read (the rule then reads it as unknown, never as false).
+    dns_support: bool | None = None
+    dns_hostnames: bool | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
+class Snapshot(Frozen):
+    """What the rules see: configuration of one account-region, read in batches."""
+
+    account: str
+    region: str
+    endpoints: dict[str, Endpoint] = Field(default_factory=dict)
+    vpcs: dict[str, Vpc] = Field(default_factory=dict)
+    route_tables: dict[str, RouteTable] = Field(default_factory=dict)
+    #: Service names known not to support endpoint policies (from DescribeVpcEndpointServices).
+    policy_unsupported_services: frozenset[str] = frozenset()
+    #: Ids the event named that no longer exist (deleted between the event and the read).
+    missing_ids: tuple[str, ...] = ()
+
+    def route_tables_of(self, vpc_id: str) -> list[RouteTable]:
+        return [rt for rt in self.route_tables.values() if rt.vpc_id == vpc_id]
+
+
+class Action(Frozen):
+    """One AWS write, as data. `remediate.py` is the only place that turns it into a call."""
+
+    kind: str  # set_endpoint_policy | add_route_tables | enable_vpc_attribute | …
+    resource_id: str
+    params: dict[str, Any] = Field(default_factory=dict)
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+
+
+class Finding(Frozen):
+    """Verdict of one rule on one resource, with the fix it proposes (if any)."""
+
+    rule_id: str
+    resource_id: str
+    resource_type: str  # vpc-endpoint | vpc | route-table
+    vpc_id: str | None = None
+    status: Status
+    reason: str
+    actions: tuple[Action, ...] = ()
+    details: dict[str, Any] = Field(default_factory=dict)
+
+
+class Outcome(Frozen):
+    """A finding after planning and remediation: what the ledger records."""
+
+    finding: Finding
+    status: Status
+    reason: str
+    before: dict[str, Any] = Field(default_factory=dict)
+    after: dict[str, Any] = Field(default_factory=dict)
+    actions: tuple[Action, ...] = ()
+    error: str | None = None

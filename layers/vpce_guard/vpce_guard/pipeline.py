@@ -1,0 +1,142 @@
+"""The one pipeline every entry point uses: targets → snapshot → findings → plan → writes → ledger.
+
+An event, a sweep unit and a manual invoke differ only in how they find their Targets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
+
+from . import aws, events, inventory, ledger, plan, remediate
+from .config import Mode, Settings
+from .models import Finding, Outcome, Status, Targets, Trigger
+from .rules import RuleContext, evaluate_all
+
+logger = Logger(service="vpce-guard", child=True)
+
+
+@dataclass
+class RunResult:
+    """What a run did, for the handler's return value and the demo's printout."""
+
+    account: str | None
+    region: str | None
+    disposition: str = "act"  # act | skipped | rejected | failed
+    reason: str = ""
+    outcomes: list[Outcome] = field(default_factory=list)
+    ledger_items: int = 0
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "account": self.account,
+            "region": self.region,
+            "disposition": self.disposition,
+            "reason": self.reason,
+            "counts": dict(Counter(o.status.value for o in self.outcomes)),
+            "results": [
+                {"rule_id": o.finding.rule_id, "resource_id": o.finding.resource_id, "status": o.status.value,
+                 "reason": o.reason, **({"error": o.error} if o.error else {})}
+                for o in self.outcomes
+            ],
+            "ledger_items": self.ledger_items,
+        }
+
+
+class Runtime:
+    """Everything a cold start builds once: settings, sessions, the ledger table."""
+
+    def __init__(self, settings: Settings, factory: aws.SessionFactory | None = None) -> None:
+        self.settings = settings
+        self.factory = factory or aws.SessionFactory()
+        self._ledger: ledger.Ledger | None = None
+
+    @property
+    def ledger(self) -> ledger.Ledger:
+        if self._ledger is None:
+            session: boto3.Session = self.factory._base
+            table = session.resource("dynamodb", config=aws.RETRY_CONFIG).Table(self.settings.ledger_table)
+            self._ledger = ledger.Ledger(table)
+        return self._ledger
+
+    def org_ids(self, region: str) -> frozenset[str]:
+        if self.settings.allowed_org_ids:
+            return frozenset(self.settings.allowed_org_ids)
+        home = aws.AwsContext(account="self", region=region, session=self.factory._base)
+        return frozenset({aws.own_organization_id(home)})
+
+    def mode_for(self, rule_id: str) -> Mode:
+        return self.settings.mode
+
+
+def handle_event(rt: Runtime, event: Any) -> RunResult:
+    """Entry point of the on-change function: never raises on a bad event, always leaves a ledger record."""
+    parsed = events.parse_event(event)
+    if parsed.disposition != "act" or parsed.targets is None:
+        status = Status.SKIPPED if parsed.disposition == "skipped" else Status.REJECTED
+        logger.warning(f"event {parsed.disposition}: {parsed.reason}",
+                       extra={"event_id": parsed.trigger.event_id, "event_name": parsed.trigger.event_name})
+        record = ledger.intake_record(parsed.trigger, account=parsed.raw_account, region=parsed.raw_region,
+                                      status=status, reason=parsed.reason, ttl_days=rt.settings.ledger_ttl_days)
+        result = RunResult(parsed.raw_account, parsed.raw_region, parsed.disposition, parsed.reason)
+        result.ledger_items = _write_ledger(rt, [record])
+        return result
+    return run_targets(rt, parsed.targets, parsed.trigger)
+
+
+def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
+    result = RunResult(targets.account, targets.region)
+    try:
+        ctx = rt.factory.context(targets.account, targets.region)
+        rule_ctx = RuleContext(
+            allowed_org_ids=rt.org_ids(targets.region),
+            org_account_ids=frozenset(rt.settings.org_account_ids),
+            exclude_tag_key=rt.settings.exclude_tag_key,
+            exclude_tag_value=rt.settings.exclude_tag_value,
+        )
+        snapshot = inventory.take_snapshot(ctx, targets)
+    except (ClientError, BotoCoreError) as exc:
+        reason = f"could not read configuration: {exc}"
+        logger.error(reason, extra={"account": targets.account, "region": targets.region})
+        result.disposition, result.reason = "failed", reason
+        record = ledger.intake_record(trigger, account=targets.account, region=targets.region,
+                                      status=Status.FAILED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
+        result.ledger_items = _write_ledger(rt, [record])
+        return result
+
+    findings = evaluate_all(snapshot, rule_ctx)
+    for missing in snapshot.missing_ids:
+        findings.append(Finding(rule_id="resource-exists", resource_id=missing, resource_type=_kind(missing),
+                                status=Status.SKIPPED, reason="named in the event but no longer exists"))
+    steps = plan.make_plan(findings, rt.mode_for)
+    result.outcomes = remediate.execute(steps, ctx)
+    for o in result.outcomes:
+        if o.status in (Status.NON_COMPLIANT, Status.REMEDIATED, Status.DRY_RUN, Status.FAILED):
+            logger.info(f"{o.finding.rule_id} {o.finding.resource_id}: {o.status.value}",
+                        extra={"rule_id": o.finding.rule_id, "resource_id": o.finding.resource_id,
+                               "status": o.status.value, "reason": o.reason, "error": o.error})
+    records = ledger.records_for(result.outcomes, trigger, account=targets.account, region=targets.region,
+                                 ttl_days=rt.settings.ledger_ttl_days)
+    result.ledger_items = _write_ledger(rt, records)
+    return result
+
+
+def _kind(resource_id: str) -> str:
+    prefix = resource_id.split("-", 1)[0]
+    return {"vpce": "vpc-endpoint", "rtb": "route-table", "vpc": "vpc", "subnet": "subnet",
+            "rtbassoc": "route-table-association", "sg": "security-group"}.get(prefix, "resource")
+
+
+def _write_ledger(rt: Runtime, records: list[ledger.LedgerRecord]) -> int:
+    """A ledger write that fails is logged with the full records, so nothing is lost, then re-raised
+    so the platform retries the invocation (the fixes themselves are idempotent)."""
+    try:
+        return rt.ledger.write(records)
+    except (ClientError, BotoCoreError):
+        logger.exception("ledger write failed", extra={"records": [r.to_item() for r in records]})
+        raise

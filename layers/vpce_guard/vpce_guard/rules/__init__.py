@@ -1,0 +1,64 @@
+"""The rule registry: every rule is a pure function `(Snapshot, RuleContext) -> [Finding]` in its own module.
+
+Adding a rule is one module that calls `@register`; the pipeline, the planner and the ledger need no change.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from ..models import Finding, Snapshot
+
+RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
+
+
+@dataclass(frozen=True)
+class RuleContext:
+    """Configuration the rules read (never AWS): allowed organizations and opt-outs."""
+
+    allowed_org_ids: frozenset[str]
+    org_account_ids: frozenset[str] = frozenset()
+    exclude_tag_key: str = "vpce-guard:exclude"
+    exclude_tag_value: str = "true"
+
+    def excluded(self, tags: dict[str, str]) -> bool:
+        return tags.get(self.exclude_tag_key, "").strip().lower() == self.exclude_tag_value
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    evaluate: RuleFn
+    fix_by_default: bool = True
+    doc: str = ""
+    triggers: tuple[str, ...] = field(default=())
+
+
+REGISTRY: dict[str, Rule] = {}
+
+
+def register(rule_id: str, title: str, *, triggers: Iterable[str] = (), fix_by_default: bool = True) -> Callable[
+        [RuleFn], RuleFn]:
+    def deco(fn: RuleFn) -> RuleFn:
+        if rule_id in REGISTRY:
+            raise ValueError(f"rule {rule_id!r} registered twice")
+        REGISTRY[rule_id] = Rule(rule_id, title, fn, fix_by_default, (fn.__doc__ or "").strip(), tuple(triggers))
+        return fn
+
+    return deco
+
+
+def all_rules() -> list[Rule]:
+    """Every rule, in a stable order (the order fixes are applied within one resource)."""
+    from . import endpoint_policy, gateway_route_tables  # noqa: F401  (registration side effect)
+
+    return list(REGISTRY.values())
+
+
+def evaluate_all(snapshot: Snapshot, ctx: RuleContext, rules: Iterable[Rule] | None = None) -> list[Finding]:
+    findings: list[Finding] = []
+    for rule in all_rules() if rules is None else rules:
+        findings += rule.evaluate(snapshot, ctx)
+    return findings

@@ -1,0 +1,62 @@
+"""Rule `endpoint-policy-org-confined`: an endpoint policy lets only principals of the organization in."""
+
+from __future__ import annotations
+
+from .. import policy
+from ..models import Action, Finding, Snapshot, Status
+from . import RuleContext, register
+
+RULE_ID = "endpoint-policy-org-confined"
+
+#: Endpoint states in which a policy can neither matter nor be changed.
+_GONE = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
+
+
+@register(
+    RULE_ID,
+    "Endpoint policy confines access to the organization",
+    triggers=("CreateVpcEndpoint", "ModifyVpcEndpoint"),
+)
+def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
+    """Every Allow must be limited to principals of an allowed organization (aws:PrincipalOrgID), either by
+    its own condition or by a Deny that covers it; AWS service principals do not count as outsiders.
+    The fix appends one Deny statement and never changes or removes an existing statement."""
+    out: list[Finding] = []
+    for ep in snapshot.endpoints.values():
+        base = {"rule_id": RULE_ID, "resource_id": ep.id, "resource_type": "vpc-endpoint", "vpc_id": ep.vpc_id}
+        if ep.state in _GONE:
+            out.append(Finding(**base, status=Status.NOT_APPLICABLE, reason=f"endpoint is {ep.state}"))
+            continue
+        if ep.service_name in snapshot.policy_unsupported_services or ep.type == "GatewayLoadBalancer":
+            out.append(Finding(**base, status=Status.NOT_APPLICABLE,
+                               reason=f"{ep.type} endpoint to {ep.service_name} does not support endpoint policies"))
+            continue
+        if ep.owner_id and ep.owner_id != snapshot.account:
+            out.append(Finding(**base, status=Status.NOT_APPLICABLE,
+                               reason=f"endpoint is owned by account {ep.owner_id}; its owner's deployment covers it"))
+            continue
+        try:
+            verdict = policy.analyse(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids)
+        except policy.PolicyError as exc:
+            out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=f"policy cannot be read: {exc}",
+                               details={"unfixable": "the policy is not a valid policy document"}))
+            continue
+        if verdict.compliant:
+            out.append(Finding(**base, status=Status.COMPLIANT,
+                               reason="every Allow is confined to the allowed organizations"))
+            continue
+        fix = policy.confine(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids)
+        reason = "; ".join(verdict.reasons) or "policy allows principals outside the organization"
+        if fix.refused or not fix.document:
+            out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason,
+                               details={"unfixable": fix.refused or "no fix could be computed"}))
+            continue
+        action = Action(
+            kind="set_endpoint_policy",
+            resource_id=ep.id,
+            params={"policy_document": fix.document},
+            before={"policy_document": ep.policy_document},
+            after={"policy_document": fix.document},
+        )
+        out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason, actions=(action,)))
+    return out

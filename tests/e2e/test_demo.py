@@ -1,0 +1,23 @@
+"""`make demo` end to end: a real moto server process, the real handler, a clean exit, nothing left running."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+pytestmark = pytest.mark.e2e
+
+
+def test_demo_fixes_seeded_drift_and_stops_its_server() -> None:
+    proc = subprocess.run([sys.executable, "-m", "devkit.demo"], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    out = proc.stdout
+    assert "remediated" in out
+    assert "Deny[VpceGuardDenyOutsideOrg]" in out
+    assert "moto server stopped." in out

@@ -1,0 +1,76 @@
+"""Integration fixtures: moto in-process, the ledger table built from template.yaml, and the real handler
+loaded exactly as template.yaml wires it (layer folder on sys.path, environment from the template)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from devkit import template
+from devkit.caches import reset_process_caches
+from devkit.lambda_context import LocalLambdaContext
+from devkit.seed import SpineWorld, seed_vpc
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TABLE = "vpce-guard-ledger-test"
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
+    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "VpceGuard")
+    with mock_aws():
+        reset_process_caches()
+        yield
+    reset_process_caches()
+
+
+@pytest.fixture
+def ec2(aws_env: None) -> Any:
+    return boto3.client("ec2", region_name=REGION)
+
+
+@pytest.fixture
+def org_id(aws_env: None) -> str:
+    return boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
+        "Organization"]["Id"]
+
+
+@pytest.fixture
+def ledger_table(aws_env: None) -> Any:
+    template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+    return boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
+
+
+@pytest.fixture
+def world(ec2: Any) -> SpineWorld:
+    return seed_vpc(ec2, REGION)
+
+
+Invoke = Callable[..., dict[str, Any]]
+
+
+@pytest.fixture
+def invoke(ledger_table: Any, org_id: str, monkeypatch: pytest.MonkeyPatch) -> Invoke:
+    """Call a function's real handler with template.yaml's environment (plus overrides)."""
+
+    def _invoke(event: dict[str, Any], function: str = "OnChangeFunction", **overrides: str) -> dict[str, Any]:
+        spec = template.function_spec(function, resources={"LedgerTable": TABLE}, overrides=overrides)
+        for k, v in spec.environment.items():
+            monkeypatch.setenv(k, v)
+        reset_process_caches()
+        handler = spec.load_handler()
+        return handler(event, LocalLambdaContext(function_name=function))
+
+    return _invoke
+
