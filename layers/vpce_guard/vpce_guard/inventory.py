@@ -162,7 +162,9 @@ class Inventory:
         return list({rt.id: rt for rt in out}.values()), missing
 
     # -- VPCs ------------------------------------------------------------------------------------------
-    def vpcs(self, vpc_ids: Iterable[str] | None, *, with_dns: bool = True) -> dict[str, Vpc]:
+    def vpcs(self, vpc_ids: Iterable[str] | None, *, with_dns: bool = True,
+             dns_for: set[str] | None = None) -> dict[str, Vpc]:
+        """VPCs by id (None: all of the region); DNS attributes of those in `dns_for` (None: of all)."""
         raw: list[dict[str, Any]] = []
         if vpc_ids is None:
             raw = list(_paginate(self.ec2, "describe_vpcs", "Vpcs"))
@@ -182,7 +184,7 @@ class Inventory:
                 if a.get("CidrBlockState", {}).get("State", "associated") == "associated"
             ) or ((v["CidrBlock"],) if v.get("CidrBlock") else ())
             dns_support = dns_hostnames = None
-            if with_dns:
+            if with_dns and (dns_for is None or v["VpcId"] in dns_for):
                 dns_support = self._vpc_attribute(v["VpcId"], "enableDnsSupport")
                 dns_hostnames = self._vpc_attribute(v["VpcId"], "enableDnsHostnames")
             out[v["VpcId"]] = Vpc(
@@ -190,6 +192,11 @@ class Inventory:
                 dns_support=dns_support, dns_hostnames=dns_hostnames, tags=_tags(v.get("Tags")),
             )
         return out
+
+    def vpc_dns(self, vpc_id: str) -> Vpc:
+        """A VPC known only by its DNS attributes (when no rule needs DescribeVpcs)."""
+        return Vpc(id=vpc_id, dns_support=self._vpc_attribute(vpc_id, "enableDnsSupport"),
+                   dns_hostnames=self._vpc_attribute(vpc_id, "enableDnsHostnames"))
 
     def _vpc_attribute(self, vpc_id: str, attribute: str) -> bool:
         resp = self.ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
@@ -246,8 +253,20 @@ class Inventory:
         )
 
 
-def take_snapshot(ctx: AwsContext, targets: Targets) -> Snapshot:
-    """Read what the rules need for these targets: endpoints in focus, their VPCs and route tables."""
+#: Endpoint states after which an endpoint no longer touches its VPC (it has no routes, policy or DNS left).
+GONE_STATES = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
+#: Every snapshot part (see rules.SNAPSHOT_PARTS): what a caller that does not say gets.
+ALL_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
+
+
+def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | None = None) -> Snapshot:
+    """Read what the rules need for these targets: endpoints in focus, their VPCs and route tables.
+
+    `reads` names the parts the active rules need (`rules.reads_of`); parts nobody needs are not read, since
+    each costs calls (VPC DNS attributes cost two per VPC: there is no batch API for them). DNS attributes are
+    read only for VPCs that hold a live endpoint: a VPC without one has nothing for an endpoint rule to check.
+    """
+    parts = ALL_PARTS if reads is None else reads
     inv = Inventory(ctx)
     endpoints: dict[str, Endpoint] = {}
     missing: list[str] = []
@@ -255,49 +274,73 @@ def take_snapshot(ctx: AwsContext, targets: Targets) -> Snapshot:
 
     if targets.everything:
         endpoints = {e.id: e for e in inv.endpoints_in_vpcs(None)}
-        rts, _ = inv.route_tables()
-        route_tables = {rt.id: rt for rt in rts}
-        vpcs = inv.vpcs(None)
+        if "route_tables" in parts:
+            rts, _ = inv.route_tables()
+            route_tables = {rt.id: rt for rt in rts}
         return Snapshot(
-            account=targets.account, region=targets.region, endpoints=endpoints, vpcs=vpcs,
-            route_tables=route_tables, policy_unsupported_services=inv.policy_unsupported(endpoints.values()),
+            account=targets.account, region=targets.region, endpoints=endpoints,
+            vpcs=_read_vpcs(inv, None, endpoints.values(), parts), route_tables=route_tables,
+            policy_unsupported_services=_policy_unsupported(inv, endpoints.values(), parts),
         )
 
-    # 1. Find the VPCs the event is about.
+    # 1. Find the VPCs the event is about. An endpoint that is gone no longer concerns its VPC.
     vpc_ids: set[str] = set(targets.vpc_ids)
     if targets.endpoint_ids:
         found, gone = inv.endpoints_by_id(targets.endpoint_ids)
         endpoints.update({e.id: e for e in found})
         missing += gone
-        vpc_ids |= {e.vpc_id for e in found if e.vpc_id}
+        vpc_ids |= {e.vpc_id for e in found if e.vpc_id and e.state not in GONE_STATES}
     named_rts: list[RouteTable] = []
-    if targets.route_table_ids:
+    # A route table named together with its VPC (CreateRouteTable) comes with the VPC's listing below.
+    rts_with_vpc = bool(targets.vpc_ids)
+    if targets.route_table_ids and not rts_with_vpc:
         named_rts, gone = inv.route_tables(ids=targets.route_table_ids)
         missing += gone
-    if targets.association_ids:
+    # An association only locates a VPC; a named route table already did (both are in the same VPC).
+    if targets.association_ids and not named_rts:
         assoc_rts, _ = inv.route_tables(filters=[
             {"Name": "association.route-table-association-id", "Values": list(targets.association_ids)}])
         named_rts += assoc_rts
     vpc_ids |= {rt.vpc_id for rt in named_rts}
-    if targets.subnet_ids:
+    if targets.subnet_ids and not vpc_ids:
         vpc_ids |= inv.vpcs_of_subnets(targets.subnet_ids)
     if targets.security_group_ids:
         vpc_ids |= inv.vpcs_of_security_groups(targets.security_group_ids)
 
-    # 2. Route-table and VPC events concern every gateway endpoint of the VPC; VPC events every endpoint.
+    # 2. Route-table events concern every gateway endpoint of the VPC; VPC and security-group events every
+    #    endpoint. An event that names its endpoints (CreateVpcEndpoint also names the VPC) concerns those.
     route_or_subnet_event = bool(targets.route_table_ids or targets.association_ids or targets.subnet_ids)
-    vpc_event = bool(targets.vpc_ids or targets.security_group_ids)
+    vpc_event = bool(targets.security_group_ids) or (bool(targets.vpc_ids) and not (
+        targets.endpoint_ids and endpoints) and not route_or_subnet_event)
     if vpc_ids and (route_or_subnet_event or vpc_event):
         more = inv.endpoints_in_vpcs(vpc_ids, endpoint_type=None if vpc_event else "Gateway")
         endpoints.update({e.id: e for e in more if e.id not in endpoints})
 
     # 3. Their route tables and VPC attributes, in one batch each.
-    if vpc_ids:
+    if vpc_ids and "route_tables" in parts:
         rts, _ = inv.route_tables(vpc_ids=vpc_ids)
         route_tables = {rt.id: rt for rt in rts}
-    vpcs = inv.vpcs(vpc_ids) if vpc_ids else {}
+        if rts_with_vpc:
+            missing += [i for i in targets.route_table_ids if i not in route_tables]
     return Snapshot(
-        account=targets.account, region=targets.region, endpoints=endpoints, vpcs=vpcs,
-        route_tables=route_tables, policy_unsupported_services=inv.policy_unsupported(endpoints.values()),
+        account=targets.account, region=targets.region, endpoints=endpoints,
+        vpcs=_read_vpcs(inv, vpc_ids, endpoints.values(), parts) if vpc_ids else {}, route_tables=route_tables,
+        policy_unsupported_services=_policy_unsupported(inv, endpoints.values(), parts),
         missing_ids=tuple(missing),
     )
+
+
+def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[Endpoint],
+               parts: frozenset[str]) -> dict[str, Vpc]:
+    """VPCs (DescribeVpcs) and/or their DNS attributes, as far as `parts` asks for them."""
+    live = {e.vpc_id for e in endpoints if e.vpc_id and e.state not in GONE_STATES}
+    dns_for = live if vpc_ids is None else live & vpc_ids
+    if "vpcs" in parts:
+        return inv.vpcs(vpc_ids, with_dns="vpc_dns" in parts, dns_for=dns_for)
+    if "vpc_dns" in parts:
+        return {v: inv.vpc_dns(v) for v in sorted(dns_for)}
+    return {}
+
+
+def _policy_unsupported(inv: Inventory, endpoints: Iterable[Endpoint], parts: frozenset[str]) -> frozenset[str]:
+    return inv.policy_unsupported(endpoints) if "endpoint_services" in parts else frozenset()

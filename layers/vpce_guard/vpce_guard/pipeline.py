@@ -16,7 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import aws, events, inventory, ledger, plan, remediate
 from .config import Mode, Settings
 from .models import Finding, Outcome, Status, Targets, Trigger
-from .rules import RuleContext, evaluate_all
+from .rules import RuleContext, all_rules, evaluate_all, reads_of
 
 logger = Logger(service="vpce-guard", child=True)
 
@@ -99,7 +99,8 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
             exclude_tag_key=rt.settings.exclude_tag_key,
             exclude_tag_value=rt.settings.exclude_tag_value,
         )
-        snapshot = inventory.take_snapshot(ctx, targets)
+        active = [r for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
+        snapshot = inventory.take_snapshot(ctx, targets, reads=reads_of(active))
     except (ClientError, BotoCoreError) as exc:
         reason = f"could not read configuration: {exc}"
         logger.error(reason, extra={"account": targets.account, "region": targets.region})

@@ -12,6 +12,11 @@ from ..models import Finding, Snapshot
 
 RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
 
+#: Parts of a snapshot beyond the endpoints themselves that a rule may read; inventory.py reads only the parts
+#: some active rule declares (each costs AWS calls: DescribeRouteTables, DescribeVpcs, two DescribeVpcAttribute
+#: per VPC, DescribeVpcEndpointServices). A rule that declares nothing is given everything.
+SNAPSHOT_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
+
 
 @dataclass(frozen=True)
 class RuleContext:
@@ -34,17 +39,25 @@ class Rule:
     fix_by_default: bool = True
     doc: str = ""
     triggers: tuple[str, ...] = field(default=())
+    #: Snapshot parts the rule reads (see SNAPSHOT_PARTS); None: all of them.
+    reads: frozenset[str] | None = None
 
 
 REGISTRY: dict[str, Rule] = {}
 
 
-def register(rule_id: str, title: str, *, triggers: Iterable[str] = (), fix_by_default: bool = True) -> Callable[
-        [RuleFn], RuleFn]:
+def register(rule_id: str, title: str, *, triggers: Iterable[str] = (), fix_by_default: bool = True,
+             reads: Iterable[str] | None = None) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule. `reads` names the snapshot parts it needs (omit it and the rule gets all of them)."""
+    declared = None if reads is None else frozenset(reads)
+    if declared is not None and not declared <= SNAPSHOT_PARTS:
+        raise ValueError(f"rule {rule_id!r} reads unknown snapshot parts {sorted(declared - SNAPSHOT_PARTS)}")
+
     def deco(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id!r} registered twice")
-        REGISTRY[rule_id] = Rule(rule_id, title, fn, fix_by_default, (fn.__doc__ or "").strip(), tuple(triggers))
+        REGISTRY[rule_id] = Rule(rule_id, title, fn, fix_by_default, (fn.__doc__ or "").strip(), tuple(triggers),
+                                 declared)
         return fn
 
     return deco
@@ -55,6 +68,14 @@ def all_rules() -> list[Rule]:
     from . import endpoint_policy, gateway_route_tables  # noqa: F401  (registration side effect)
 
     return list(REGISTRY.values())
+
+
+def reads_of(rules: Iterable[Rule]) -> frozenset[str]:
+    """The snapshot parts these rules need together (what inventory.take_snapshot must read)."""
+    out: set[str] = set()
+    for rule in rules:
+        out |= SNAPSHOT_PARTS if rule.reads is None else rule.reads
+    return frozenset(out)
 
 
 def evaluate_all(snapshot: Snapshot, ctx: RuleContext, rules: Iterable[Rule] | None = None) -> list[Finding]:

@@ -16,6 +16,7 @@ _GONE = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
     RULE_ID,
     "Endpoint policy confines access to the organization",
     triggers=("CreateVpcEndpoint", "ModifyVpcEndpoint"),
+    reads=("endpoint_services",),
 )
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """Every Allow must be limited to principals of an allowed organization (aws:PrincipalOrgID), either by

@@ -16,6 +16,7 @@ _ACTIVE = frozenset({"available", "pending"})
     triggers=("CreateVpcEndpoint", "ModifyVpcEndpoint", "CreateRouteTable", "AssociateRouteTable",
               "ReplaceRouteTableAssociation", "DisassociateRouteTable", "CreateRoute", "ReplaceRoute",
               "DeleteRoute"),
+    reads=("route_tables",),
 )
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """A subnet whose route table lacks the gateway endpoint sends S3/DynamoDB traffic over the internet or

@@ -1,0 +1,165 @@
+"""Make moto page its list results the way AWS does, so call counts mean what they would mean on AWS.
+
+moto 5.2.5 ignores MaxResults and never returns a NextToken: every Describe* answers in one page, so a
+call counter would show one call for 10,000 route tables. This module models AWS paging on the client side,
+with botocore event hooks on every session (same mechanism as `devkit.api_calls`):
+
+- `provide-client-params`: a NextToken we issued is taken out of the request (moto would not understand
+  it) and turned into an offset;
+- `after-call`: the full result moto returned is cut to one page (MaxResults if given, else the API's
+  maximum, never more than the maximum) starting at that offset, and a NextToken is added when more remain.
+
+Page sizes are the maxima AWS documents and botocore's service model records (`max` of the MaxResults
+shape: DescribeRouteTables 100, DescribeVpcs 1000, organizations ListAccounts 20 …; DescribeVpcEndpoints and
+DescribeVpcEndpointServices say "if greater than 1,000, we return only 1,000"). When MaxResults is absent the
+model assumes AWS returns a full page of the maximum size. Operations moto already pages natively (a real
+NextToken in its answer) are left alone. The model is off unless a `aws_paging()` block is active.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+
+from botocore import handlers
+
+_TOKEN_PREFIX = "devkit-page:"  # noqa: S105 - a page marker, not a secret
+_OFFSET_KEY = "devkit_paging_offset"
+#: Operations whose MaxResults shape has no `max` in the service model: AWS documents the cap in prose.
+DOCUMENTED_MAXIMA: Mapping[tuple[str, str], int] = {
+    ("ec2", "DescribeVpcEndpoints"): 1000,
+    ("ec2", "DescribeVpcEndpointServices"): 1000,
+    ("ec2", "DescribeVpcEndpointConnections"): 1000,
+}
+DEFAULT_MAXIMUM = 1000
+
+_state_lock = threading.Lock()
+_overrides: list[dict[tuple[str, str], int]] = []
+
+
+@lru_cache(maxsize=1)
+def _models() -> Any:
+    from botocore.session import get_session
+
+    return get_session()
+
+
+@lru_cache(maxsize=512)
+def _paging_spec(service: str, operation: str) -> tuple[str, str, int] | None:
+    """(result key, limit key, maximum page size) of an operation AWS pages with NextToken, else None."""
+    try:
+        paginator = _models().get_paginator_model(service).get_paginator(operation)
+    except ValueError:
+        return None
+    result_key = paginator.get("result_key")
+    limit_key = paginator.get("limit_key")
+    if (not isinstance(result_key, str) or not limit_key or paginator.get("input_token") != "NextToken"
+            or paginator.get("output_token") != "NextToken"):
+        return None  # several result keys, DynamoDB-style keys, or no page size: not modelled
+    shape = _models().get_service_model(service).operation_model(operation).input_shape
+    member = shape.members.get(limit_key) if shape is not None else None
+    maximum = (member.metadata.get("max") if member is not None else None) or DOCUMENTED_MAXIMA.get(
+        (service, operation), DEFAULT_MAXIMUM)
+    return result_key, limit_key, int(maximum)
+
+
+def page_size(service: str, operation: str, requested: int | None = None) -> int:
+    """The page size the model uses for a call (for lower-bound arithmetic in benchmarks and tests)."""
+    spec = _paging_spec(service, operation)
+    if spec is None:
+        raise ValueError(f"{service}:{operation} is not a NextToken-paged operation")
+    maximum = _maximum(service, operation, spec[2])
+    return min(requested, maximum) if requested else maximum
+
+
+def pages(service: str, operation: str, items: int, requested: int | None = None) -> int:
+    """Calls needed to list `items` results (at least one: an empty answer is still a call)."""
+    return max(1, math.ceil(items / page_size(service, operation, requested)))
+
+
+def _maximum(service: str, operation: str, default: int) -> int:
+    with _state_lock:
+        for table in reversed(_overrides):
+            if (service, operation) in table:
+                return table[(service, operation)]
+    return default
+
+
+def _on_provide_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    if not _overrides:
+        return
+    token = params.get("NextToken")
+    if isinstance(token, str) and token.startswith(_TOKEN_PREFIX):
+        del params["NextToken"]
+        context[_OFFSET_KEY] = int(token[len(_TOKEN_PREFIX):])
+
+
+def _on_after_call(parsed: dict[str, Any], model: Any, context: dict[str, Any], http_response: Any,
+                   **_: Any) -> None:
+    if not _overrides or getattr(http_response, "status_code", 200) >= 300:
+        return
+    spec = _paging_spec(model.service_model.service_name, model.name)
+    if spec is None or parsed.get("NextToken"):
+        return  # not modelled, or moto pages this one natively
+    result_key, _, maximum = spec
+    items = parsed.get(result_key)
+    if not isinstance(items, list):
+        return
+    size = _maximum(model.service_model.service_name, model.name, maximum)
+    requested = context.get("devkit_paging_requested")
+    if isinstance(requested, int) and requested > 0:
+        size = min(size, requested)
+    offset = int(context.get(_OFFSET_KEY, 0))
+    parsed[result_key] = items[offset:offset + size]
+    if offset + size < len(items):
+        parsed["NextToken"] = f"{_TOKEN_PREFIX}{offset + size}"
+
+
+def _remember_limit(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    if not _overrides:
+        return
+    spec = _paging_spec(model.service_model.service_name, model.name)
+    if spec is not None and isinstance(params.get(spec[1]), int):
+        context["devkit_paging_requested"] = params[spec[1]]
+
+
+_HANDLERS: tuple[tuple[str, Any], ...] = (
+    ("provide-client-params", _on_provide_params),
+    ("provide-client-params", _remember_limit),
+    ("after-call", _on_after_call),
+)
+
+
+def install() -> None:
+    """Hook every botocore session created from now on (idempotent); inert outside `aws_paging()`."""
+    for spec in _HANDLERS:
+        if spec not in handlers.BUILTIN_HANDLERS:
+            handlers.BUILTIN_HANDLERS.append(spec)
+
+
+@contextmanager
+def aws_paging(page_sizes: Mapping[tuple[str, str], int] | None = None) -> Iterator[None]:
+    """Page moto's list answers like AWS while the block runs.
+
+    `page_sizes` overrides the maximum of some operations, e.g. `{("ec2", "DescribeRouteTables"): 5}` to
+    exercise paging with a handful of resources in a test.
+    """
+    install()
+    table = dict(page_sizes or {})
+    with _state_lock:
+        _overrides.append(table)
+    try:
+        yield
+    finally:
+        with _state_lock:
+            for i in range(len(_overrides) - 1, -1, -1):
+                if _overrides[i] is table:
+                    del _overrides[i]
+                    break
+
+
+install()
