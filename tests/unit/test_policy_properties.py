@@ -366,31 +366,32 @@ def _principal_allow(draw: st.DrawFn) -> dict:
 
 
 ANY_STATEMENT = st.one_of(_random_statement(), _nearly_confined_allow(), _nearly_confined_allow(), _org_deny())
-#: Statements of policies that are compliant, or miss it by one detail: where a wrong verdict hides.
-NEAR_COMPLIANT_STATEMENT = st.one_of(
-    _nearly_confined_allow(),
-    _principal_allow(),
-    _org_deny(),
-    _random_statement().map(lambda stmt: {**stmt, "Effect": "Deny"}),
-)
+_RANDOM_DENY = _random_statement().map(lambda stmt: {**stmt, "Effect": "Deny"})
+_CONFINED_ALLOW = st.one_of(_nearly_confined_allow(), _nearly_confined_allow(), _principal_allow())
 
 
 @st.composite
 def _policy(draw: st.DrawFn, padding: bool = False, near_compliant: bool = False) -> object:
     """A policy as AWS might return it: JSON text (compact or indented), or a dict, or None."""
     if near_compliant:
-        statements = draw(st.lists(NEAR_COMPLIANT_STATEMENT, min_size=1, max_size=4))
+        # Compliant, or missing it by one detail: where a wrong verdict hides. Either an open
+        # Allow behind a guard-like Deny, or Allows each held in by a condition or a Principal.
+        if draw(st.booleans()):
+            statements = [draw(_open_allow()), draw(_org_deny())]
+        else:
+            statements = draw(st.lists(_CONFINED_ALLOW, min_size=1, max_size=2))
+        statements = draw(st.permutations(statements + draw(st.lists(_RANDOM_DENY, max_size=1))))
     elif not padding and draw(st.integers(0, 19)) == 0:
         return None  # no policy at all: AWS's full-access default
     else:
-        statements = draw(st.lists(ANY_STATEMENT, min_size=0 if padding else 1, max_size=4))
+        statements = draw(st.lists(ANY_STATEMENT, min_size=1, max_size=4))
     if not near_compliant and draw(st.booleans()):
         # perimeter-shaped: an open Allow next to a guard-like Deny, where a wrong call matters most
         statements += [draw(_open_allow()), draw(_org_deny())]
         statements = draw(st.permutations(statements))
     if padding:
         # Resource ARNs that no grid request uses, to push the document around the size limit.
-        count = draw(st.one_of(st.integers(0, 20), st.integers(470, 560)))
+        count = draw(st.one_of(st.integers(0, 20), st.integers(530, 620)))
         statements.append(
             {
                 "Sid": "Padding" + "x" * draw(st.integers(0, 40)),
@@ -411,7 +412,7 @@ def _policy(draw: st.DrawFn, padding: bool = False, near_compliant: bool = False
     return json.dumps(doc, indent=2 if form == "indented" else None)
 
 
-POLICIES = st.one_of(_policy(), _policy(near_compliant=True))
+POLICIES = st.one_of(_policy(), _policy(near_compliant=True), _policy(near_compliant=True))
 
 
 # --------------------------------------------------------------------------------------------
@@ -496,11 +497,16 @@ def test_confine_output_is_json_within_the_limit_or_refused_with_a_reason(world:
     elif result.refused is not None:
         assert result.document is None
         assert "20,480-character endpoint policy limit" in result.refused
-        # refused only because it really would not fit
+        # refused only because it really would not fit, and the message says by how much
         appended = policy.parse_policy(doc)
         statements = appended["Statement"] if isinstance(appended["Statement"], list) else [appended["Statement"]]
-        appended["Statement"] = [*statements, policy.guard_statement(world.allowed_orgs)]
-        assert len(json.dumps(appended, separators=(",", ":"), ensure_ascii=False)) > MAX_POLICY_CHARS
+        sids = {stmt.get("Sid") for stmt in statements}
+        guard = policy.guard_statement(world.allowed_orgs)
+        guard["Sid"] = next(sid for n in range(1, 99) if (sid := GUARD_SID + (str(n) if n > 1 else "")) not in sids)
+        appended["Statement"] = [*statements, guard]
+        length = len(json.dumps(appended, separators=(",", ":"), ensure_ascii=False))
+        assert length > MAX_POLICY_CHARS
+        assert f"would be {length:,} characters" in result.refused
     else:
         assert result.document is None
         assert policy.analyse(doc, world.allowed_orgs, world.org_accounts).compliant

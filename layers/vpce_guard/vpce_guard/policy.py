@@ -448,6 +448,8 @@ def analyse(
     aws:PrincipalArn, with ``org_account_ids``), or requires an AWS service principal; its
     Principal names only AWS services and/or accounts in ``org_account_ids``; or a Deny in the same
     policy removes everything it grants from callers outside the allowed organizations.
+    With no ``allowed_org_ids`` no org condition can confine, yet the verdict stays meaningful
+    (service and account confinement still count), so unlike :func:`confine` this does not raise.
     Raises :class:`PolicyError` when the document cannot be read.
     """
     policy = parse_policy(doc)
