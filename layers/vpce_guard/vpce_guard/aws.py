@@ -15,6 +15,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials, create_assume_role_refresher
+from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.session import get_session
 
 RETRY_CONFIG = Config(
@@ -77,6 +79,18 @@ class SessionFactory:
                 ctx = self._contexts.setdefault(key, ctx)
         return ctx
 
+    def forget(self, account: str) -> None:
+        """Drop the cached session and clients of an account, so the next `context()` assumes its role anew.
+
+        Called when a call fails with expired or unrecognised credentials: refreshable credentials renew
+        themselves before they expire, so such an error means the session itself went bad (revoked, or the
+        clock is off) and a warm container would otherwise keep failing with it until it is recycled.
+        """
+        with self._lock:
+            self._sessions.pop(account, None)
+            for key in [k for k in self._contexts if k[0] == account]:
+                del self._contexts[key]
+
     def _session_for(self, account: str) -> boto3.Session:
         if not self._spoke_role_name or account == self.own_account:
             return self._base
@@ -93,6 +107,39 @@ class SessionFactory:
         session = boto3.Session(botocore_session=botocore_session)
         with self._lock:
             return self._sessions.setdefault(account, session)
+
+
+#: Error codes that mean "these credentials are no good any more": get new ones rather than retry with them.
+CREDENTIAL_ERROR_CODES = frozenset({
+    "ExpiredToken", "ExpiredTokenException", "InvalidClientTokenId", "UnrecognizedClientException",
+})
+#: Error codes a later attempt can get past (the SDK has already retried these with backoff when we see them).
+TRANSIENT_ERROR_CODES = frozenset({
+    "Throttling", "ThrottlingException", "ThrottledException", "RequestThrottledException", "RequestThrottled",
+    "TooManyRequestsException", "RequestLimitExceeded", "EC2ThrottledException", "SlowDown",
+    "ProvisionedThroughputExceededException", "RequestTimeout", "RequestTimeoutException",
+    "InternalError", "InternalFailure", "InternalServerError", "ServiceUnavailable", "Unavailable",
+})
+
+
+def error_code(exc: BaseException) -> str:
+    return exc.response.get("Error", {}).get("Code", "") if isinstance(exc, ClientError) else ""
+
+
+def is_credential_error(exc: BaseException) -> bool:
+    return error_code(exc) in CREDENTIAL_ERROR_CODES
+
+
+def is_transient(exc: BaseException) -> bool:
+    """Whether trying the same thing later can succeed: throttling, 5xx, network, stale credentials.
+
+    Used to decide whether an invocation should fail so that the platform retries it (Lambda's async
+    retries, an SQS redrive); a permanent error (AccessDenied, a validation error) is recorded and left.
+    """
+    if isinstance(exc, ClientError):
+        status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode", 0)
+        return error_code(exc) in TRANSIENT_ERROR_CODES | CREDENTIAL_ERROR_CODES or status >= 500
+    return isinstance(exc, BotoConnectionError | HTTPClientError)  # connection refused/reset, timeouts
 
 
 _ORG_ID_CACHE: dict[str, str] = {}

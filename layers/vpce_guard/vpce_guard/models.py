@@ -25,10 +25,13 @@ class Status(StrEnum):
     NOT_APPLICABLE = "not_applicable"
     EXEMPT = "exempt"
     FLAPPING = "flapping"
+    #: A fix was about to be applied; written before the write and overwritten by its outcome. One that
+    #: stays means the outcome could not be recorded (the evaluation after it shows the resource's state).
+    PENDING = "pending"
 
 
 #: Statuses that mean "this resource still needs attention" (kept on the open-findings index).
-OPEN_STATUSES = frozenset({Status.NON_COMPLIANT, Status.DRY_RUN, Status.FAILED, Status.FLAPPING})
+OPEN_STATUSES = frozenset({Status.NON_COMPLIANT, Status.DRY_RUN, Status.FAILED, Status.FLAPPING, Status.PENDING})
 
 
 class Frozen(BaseModel):
@@ -169,3 +172,5 @@ class Outcome(Frozen):
     after: dict[str, Any] = Field(default_factory=dict)
     actions: tuple[Action, ...] = ()
     error: str | None = None
+    #: The failure was transient (throttling, 5xx, network, stale credentials): a later attempt may succeed.
+    retryable: bool = False

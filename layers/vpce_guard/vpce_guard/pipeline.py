@@ -15,7 +15,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, events, inventory, ledger, plan, remediate
 from .config import Mode, Settings
-from .models import Finding, Outcome, Status, Targets, Trigger
+from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger
 from .rules import RuleContext, all_rules, evaluate_all, reads_of
 
 logger = Logger(service="vpce-guard", child=True)
@@ -31,6 +31,9 @@ class RunResult:
     reason: str = ""
     outcomes: list[Outcome] = field(default_factory=list)
     ledger_items: int = 0
+    #: Something failed that a later attempt can get past (throttling, 5xx, stale credentials): the
+    #: records say so; an entry point whose platform retries (the on-change function) should fail the run.
+    retryable: bool = False
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -46,6 +49,15 @@ class RunResult:
             ],
             "ledger_items": self.ledger_items,
         }
+
+
+class RetryLater(RuntimeError):
+    """Raised by `handle_event` after the ledger is written, when the run failed transiently.
+
+    The on-change function is invoked asynchronously, so failing the invocation makes Lambda retry it
+    (twice, then the function's dead-letter queue keeps the event). A retry re-reads AWS and fixes
+    only what is still wrong, so it never applies a fix twice.
+    """
 
 
 class Runtime:
@@ -86,25 +98,37 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         result = RunResult(parsed.raw_account, parsed.raw_region, parsed.disposition, parsed.reason)
         result.ledger_items = _write_ledger(rt, [record])
         return result
-    return run_targets(rt, parsed.targets, parsed.trigger)
+    result = run_targets(rt, parsed.targets, parsed.trigger)
+    if result.retryable:
+        raise RetryLater(f"transient failure, recorded; failing the invocation so that it is retried: "
+                         f"{result.reason or _first_error(result)}")
+    return result
+
+
+def _first_error(result: RunResult) -> str:
+    return next((o.error or o.reason for o in result.outcomes if o.retryable), "")
 
 
 def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     result = RunResult(targets.account, targets.region)
     try:
-        ctx = rt.factory.context(targets.account, targets.region)
-        rule_ctx = RuleContext(
-            allowed_org_ids=rt.org_ids(targets.region),
-            org_account_ids=frozenset(rt.settings.org_account_ids),
-            exclude_tag_key=rt.settings.exclude_tag_key,
-            exclude_tag_value=rt.settings.exclude_tag_value,
-        )
-        active = [r for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
-        snapshot = inventory.take_snapshot(ctx, targets, reads=reads_of(active))
+        try:
+            ctx, rule_ctx, snapshot = _read(rt, targets)
+        except ClientError as exc:
+            if not aws.is_credential_error(exc):
+                raise
+            # The cached session of this account went bad (expired or revoked): assume the role anew, once.
+            logger.warning("credentials rejected, assuming the role again", extra={
+                "account": targets.account, "error": str(exc)})
+            rt.factory.forget(targets.account)
+            ctx, rule_ctx, snapshot = _read(rt, targets)
     except (ClientError, BotoCoreError) as exc:
         reason = f"could not read configuration: {exc}"
         logger.error(reason, extra={"account": targets.account, "region": targets.region})
         result.disposition, result.reason = "failed", reason
+        result.retryable = aws.is_transient(exc)
+        if result.retryable:
+            rt.factory.forget(targets.account)  # the retry starts from fresh credentials
         record = ledger.intake_record(trigger, account=targets.account, region=targets.region,
                                       status=Status.FAILED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
         result.ledger_items = _write_ledger(rt, [record])
@@ -115,7 +139,11 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         findings.append(Finding(rule_id="resource-exists", resource_id=missing, resource_type=_kind(missing),
                                 status=Status.SKIPPED, reason="named in the event but no longer exists"))
     steps = plan.make_plan(findings, rt.mode_for)
+    pending = _record_intents(rt, steps, trigger, targets)
     result.outcomes = remediate.execute(steps, ctx)
+    result.retryable = any(o.retryable for o in result.outcomes)
+    if result.retryable:
+        rt.factory.forget(targets.account)
     for o in result.outcomes:
         if o.status in (Status.NON_COMPLIANT, Status.REMEDIATED, Status.DRY_RUN, Status.FAILED):
             logger.info(f"{o.finding.rule_id} {o.finding.resource_id}: {o.status.value}",
@@ -123,8 +151,49 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
                                "status": o.status.value, "reason": o.reason, "error": o.error})
     records = ledger.records_for(result.outcomes, trigger, account=targets.account, region=targets.region,
                                  ttl_days=rt.settings.ledger_ttl_days)
+    # The outcome of a fix overwrites its intent record (same key), so only an unrecorded outcome leaves one.
+    records = [r.model_copy(update={"sk": pending[(r.resource_id, r.rule_id)]})
+               if (r.resource_id, r.rule_id) in pending else r for r in records]
     result.ledger_items = _write_ledger(rt, records)
     return result
+
+
+def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, Snapshot]:
+    ctx = rt.factory.context(targets.account, targets.region)
+    rule_ctx = RuleContext(
+        allowed_org_ids=rt.org_ids(targets.region),
+        org_account_ids=frozenset(rt.settings.org_account_ids),
+        exclude_tag_key=rt.settings.exclude_tag_key,
+        exclude_tag_value=rt.settings.exclude_tag_value,
+    )
+    active = [r for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
+    return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(active))
+
+
+def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targets: Targets) -> dict[
+        tuple[str, str], str]:
+    """Write a `pending` record for every fix about to be applied, before any write to AWS.
+
+    Why: if the ledger write after a fix fails, the invocation fails and is retried, and the retry finds
+    the resource compliant. Without this record the ledger would never learn that a fix was applied;
+    with it, the fix (before, intended after, actions, trigger) is there as `pending`, followed by the
+    retry's evaluation. If this write fails, nothing has been changed yet. Returns the record keys.
+    """
+    intents = [
+        Outcome(finding=s.finding, status=Status.PENDING,
+                reason=f"{s.finding.reason}; fix being applied (if this record stays pending, its outcome "
+                       "could not be recorded: the next evaluation shows the resource's state)",
+                before={k: v for a in s.finding.actions for k, v in a.before.items()},
+                after={k: v for a in s.finding.actions for k, v in a.after.items()},
+                actions=s.finding.actions)
+        for s in steps if s.decision is plan.Decision.APPLY
+    ]
+    if not intents:
+        return {}
+    records = ledger.records_for(intents, trigger, account=targets.account, region=targets.region,
+                                 ttl_days=rt.settings.ledger_ttl_days)
+    _write_ledger(rt, records)
+    return {(r.resource_id, r.rule_id): r.sk for r in records}
 
 
 def _kind(resource_id: str) -> str:

@@ -13,7 +13,7 @@ from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import policy
-from .aws import AwsContext
+from .aws import AwsContext, is_transient
 from .inventory import Inventory
 from .models import Action, Endpoint, Outcome, Status
 from .plan import Decision, Step
@@ -61,6 +61,7 @@ def execute(steps: list[Step], ctx: AwsContext) -> list[Outcome]:
     outcomes: list[Outcome | None] = []
     written: list[tuple[int, Step]] = []
     errors: dict[int, str] = {}
+    transient: set[int] = set()
     for i, step in enumerate(steps):
         f = step.finding
         if step.decision is Decision.APPLY:
@@ -71,6 +72,8 @@ def execute(steps: list[Step], ctx: AwsContext) -> list[Outcome]:
                     WRITERS[action.kind](ec2, action)
                 except (ClientError, BotoCoreError) as exc:
                     errors[i] = f"{action.kind} on {action.resource_id} failed: {exc}"
+                    if is_transient(exc):
+                        transient.add(i)
                     logger.warning("remediation failed", extra={"rule_id": f.rule_id, "resource_id": f.resource_id,
                                                                  "error": str(exc)})
                     break
@@ -86,26 +89,35 @@ def execute(steps: list[Step], ctx: AwsContext) -> list[Outcome]:
 
     if written:
         ids = {a.resource_id for _, s in written for a in s.finding.actions}
+        read_error, read_transient = "", False
         try:
             found, _ = Inventory(ctx).endpoints_by_id(ids)
             after_read: dict[str, Endpoint] | None = {e.id: e for e in found}
         except (ClientError, BotoCoreError) as exc:
             after_read = None
             read_error = f"could not read the endpoint back after the write: {exc}"
+            read_transient = is_transient(exc)
         for i, step in written:
             f = step.finding
             before = _merge(a.before for a in f.actions)
             if after_read is None:
                 outcomes[i] = Outcome(finding=f, status=Status.FAILED, reason=f.reason, before=before,
-                                      actions=f.actions, error=errors.get(i, read_error))
+                                      actions=f.actions, error=errors.get(i, read_error),
+                                      retryable=i in transient or read_transient)
                 continue
             observed = _merge(_endpoint_state(a, after_read.get(a.resource_id)) for a in f.actions)
-            if i in errors:
-                outcomes[i] = Outcome(finding=f, status=Status.FAILED, reason=f.reason, before=before,
-                                      after=observed, actions=f.actions, error=errors[i])
-            elif all(_reached(a, _endpoint_state(a, after_read.get(a.resource_id))) for a in f.actions):
-                outcomes[i] = Outcome(finding=f, status=Status.REMEDIATED, reason=f.reason, before=before,
+            reached = all(_reached(a, _endpoint_state(a, after_read.get(a.resource_id))) for a in f.actions)
+            if reached:
+                # What AWS shows decides, not what the write call answered: a write can be applied and still
+                # answer with an error (a 5xx after commit, a timeout), and recording that as `failed` would
+                # make the ledger deny a change that happened.
+                reason = f.reason if i not in errors else (
+                    f"{f.reason}; the write answered with an error ({errors[i]}) but AWS shows the fix applied")
+                outcomes[i] = Outcome(finding=f, status=Status.REMEDIATED, reason=reason, before=before,
                                       after=observed, actions=f.actions)
+            elif i in errors:
+                outcomes[i] = Outcome(finding=f, status=Status.FAILED, reason=f.reason, before=before,
+                                      after=observed, actions=f.actions, error=errors[i], retryable=i in transient)
             else:
                 outcomes[i] = Outcome(finding=f, status=Status.FAILED, reason=f.reason, before=before,
                                       after=observed, actions=f.actions,
