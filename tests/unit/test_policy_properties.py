@@ -11,6 +11,13 @@ starts with A's: prefix checks on org paths must include the slash), a standalon
 org, an anonymous caller and an AWS service principal. The allowed orgs are drawn per example ({A} or
 {A, B}), so org B's caller is an insider in some worlds and an outsider in others.
 
+Worlds also differ in their exempt AWS-owned resources (none, an Amazon Linux repository bucket, or
+that and the partner bucket), as `confine`/`analyse` get them for S3 endpoints. The grid holds an object
+of the repository bucket (exempt), the bucket itself (not: the pattern is for objects) and a bucket whose
+name starts with the repository's (not), so prefix mistakes show up. With an exemption the promise
+becomes "no outsider is allowed anything outside the exempt resources, and requests on exempt resources
+are decided exactly as before the fix".
+
 Set HYPOTHESIS_EXAMPLES to run more (or fewer) examples.
 """
 
@@ -24,7 +31,7 @@ from dataclasses import dataclass
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from tests.support.iam_eval import RequestContext, evaluate
+from tests.support.iam_eval import RequestContext, evaluate, glob_match
 from vpce_guard import policy
 from vpce_guard.policy import GUARD_SID, MAX_POLICY_CHARS
 
@@ -44,6 +51,10 @@ ARN_C = f"arn:aws:iam::{ACCT_C}:role/app"
 ARN_N = f"arn:aws:iam::{ACCT_N}:root"
 ARN_A99 = f"arn:aws:iam::{ACCT_A99}:role/app"
 SERVICE = "ec2.amazonaws.com"
+ORG_AWS = "o-awsowned000"  # stands for the organization of an AWS-owned bucket: none of ours
+REPO_BUCKET = "arn:aws:s3:::al2023-repos-eu-west-1-de612dc2"
+EXEMPT_REPO = REPO_BUCKET + "/*"
+EXEMPT_PARTNER = "arn:aws:s3:::partner-bucket/*"
 
 ACTIONS = ("s3:GetObject", "s3:PutObject", "s3:ListBucket", "dynamodb:GetItem")
 RESOURCE_ORG = {
@@ -51,6 +62,9 @@ RESOURCE_ORG = {
     "arn:aws:s3:::corp-data": ORG_A,
     "arn:aws:s3:::partner-bucket/x": ORG_C,
     "arn:aws:dynamodb:eu-west-1:111111111111:table/orders": ORG_A,
+    REPO_BUCKET + "/core/mirrors/latest/x86_64/mirror.list": ORG_AWS,
+    REPO_BUCKET: ORG_AWS,
+    REPO_BUCKET + "-copy/x": ORG_C,
 }
 
 
@@ -95,14 +109,28 @@ class World:
 
     allowed_orgs: tuple[str, ...]
     org_accounts: tuple[str, ...]  # empty: the caller did not pass the org's account list
+    exempt: tuple[str, ...] = ()  # AWS-owned resources outside the perimeter (an S3 endpoint's)
+
+    def is_exempt(self, caller: Caller) -> bool:
+        return any(glob_match(pattern, caller.ctx.resource) for pattern in self.exempt)
+
+    def analyse(self, doc: object) -> policy.PolicyVerdict:
+        return policy.analyse(doc, self.allowed_orgs, self.org_accounts, aws_owned_resource_arns=self.exempt)
+
+    def confine(self, doc: object) -> policy.ConfineResult:
+        return policy.confine(doc, self.allowed_orgs, self.org_accounts, aws_owned_resource_arns=self.exempt)
 
 
 WORLDS = st.sampled_from(
     [
-        World((ORG_A,), (ACCT_A,)),
-        World((ORG_A,), ()),
-        World((ORG_A, ORG_B), (ACCT_A, ACCT_B)),
-        World((ORG_A, ORG_B), ()),
+        World(orgs, accounts, exempt)
+        for orgs, accounts in [
+            ((ORG_A,), (ACCT_A,)),
+            ((ORG_A,), ()),
+            ((ORG_A, ORG_B), (ACCT_A, ACCT_B)),
+            ((ORG_A, ORG_B), ()),
+        ]
+        for exempt in [(), (), (EXEMPT_REPO,), (EXEMPT_REPO, EXEMPT_PARTNER)]
     ]
 )
 
@@ -182,6 +210,10 @@ RESOURCE_PATTERNS = [
     "arn:aws:s3:::CORP-DATA/*",
     "arn:aws:s3:::partner-bucket/*",
     "arn:aws:dynamodb:*:*:table/*",
+    EXEMPT_REPO,
+    REPO_BUCKET + "/core/*",
+    REPO_BUCKET,
+    REPO_BUCKET + "*",
 ]
 CONFINING_CANDIDATES: list[dict] = [
     {"StringEquals": {"aws:PrincipalOrgID": ORG_A}},
@@ -306,6 +338,11 @@ DENY_TWEAKS: list = [
     lambda s: s.update(Resource="arn:aws:s3:::corp-*"),
     lambda s: s.update(Resource=["arn:aws:s3:::corp-data/*", "arn:aws:dynamodb:*:*:table/*"]),
     lambda s: _swap(s, "Resource", "NotResource", "arn:aws:s3:::partner-bucket/*"),
+    lambda s: _swap(s, "Resource", "NotResource", [EXEMPT_REPO]),
+    lambda s: _swap(s, "Resource", "NotResource", [EXEMPT_PARTNER, EXEMPT_REPO]),
+    lambda s: _swap(s, "Resource", "NotResource", [REPO_BUCKET + "*"]),
+    lambda s: _swap(s, "Resource", "NotResource", [EXEMPT_REPO, REPO_BUCKET]),
+    lambda s: _swap(s, "Resource", "NotResource", []),
     lambda s: _rename_operator(s, "StringNotEqualsIfExists", "StringNotEquals"),
     lambda s: _rename_operator(s, "StringNotEqualsIfExists", "StringNotEqualsIgnoreCaseIfExists"),
     lambda s: _rename_operator(s, "StringNotEqualsIfExists", "ForAnyValue:StringNotEquals"),
@@ -351,6 +388,24 @@ def _open_allow(draw: st.DrawFn) -> dict:
 
 
 @st.composite
+def _aws_owned_allow(draw: st.DrawFn) -> dict:
+    """AWS's published shape: anyone may read AWS-owned buckets; here with near misses on the bucket."""
+    return {
+        "Effect": "Allow",
+        "Principal": draw(st.sampled_from(["*", {"AWS": "*"}])),
+        "Action": draw(_element(["s3:GetObject", "s3:ListBucket", "*"])),
+        "Resource": draw(
+            st.lists(
+                st.sampled_from([EXEMPT_REPO, EXEMPT_REPO, REPO_BUCKET + "/core/*", EXEMPT_PARTNER, REPO_BUCKET,
+                                 REPO_BUCKET + "*", "arn:aws:s3:::corp-data/*"]),
+                min_size=1,
+                max_size=2,
+            )
+        ),
+    }
+
+
+@st.composite
 def _principal_allow(draw: st.DrawFn) -> dict:
     """An Allow held in (or not) by its Principal alone: services, org accounts, or others."""
     stmt = {
@@ -375,11 +430,15 @@ def _policy(draw: st.DrawFn, padding: bool = False, near_compliant: bool = False
     """A policy as AWS might return it: JSON text (compact or indented), or a dict, or None."""
     if near_compliant:
         # Compliant, or missing it by one detail: where a wrong verdict hides. Either an open
-        # Allow behind a guard-like Deny, or Allows each held in by a condition or a Principal.
-        if draw(st.booleans()):
+        # Allow behind a guard-like Deny, or Allows each held in by a condition or a Principal,
+        # or an Allow for anyone on (nearly) only AWS-owned resources next to confined ones.
+        shape = draw(st.sampled_from(["perimeter", "perimeter", "confined", "confined", "aws-owned"]))
+        if shape == "perimeter":
             statements = [draw(_open_allow()), draw(_org_deny())]
-        else:
+        elif shape == "confined":
             statements = draw(st.lists(_CONFINED_ALLOW, min_size=1, max_size=2))
+        else:
+            statements = [draw(_aws_owned_allow()), *draw(st.lists(_CONFINED_ALLOW, max_size=1))]
         statements = draw(st.permutations(statements + draw(st.lists(_RANDOM_DENY, max_size=1))))
     elif not padding and draw(st.integers(0, 19)) == 0:
         return None  # no policy at all: AWS's full-access default
@@ -433,12 +492,13 @@ def _label(world: World, doc: object, result: policy.ConfineResult) -> None:
     else:
         event("already compliant")
     event(f"{len(world.allowed_orgs)} allowed org(s), {'with' if world.org_accounts else 'without'} account list")
+    event(f"{len(world.exempt)} exempt AWS-owned pattern(s)")
 
 
 @SETTINGS
 @given(world=WORLDS, doc=POLICIES)
 def test_confine_never_allows_a_request_the_original_denied(world: World, doc: object) -> None:
-    result = policy.confine(doc, world.allowed_orgs, world.org_accounts)
+    result = world.confine(doc)
     _label(world, doc, result)
     if not result.changed:
         return
@@ -449,19 +509,29 @@ def test_confine_never_allows_a_request_the_original_denied(world: World, doc: o
 
 @SETTINGS
 @given(world=WORLDS, doc=POLICIES)
-def test_after_confine_no_outsider_is_allowed_anything(world: World, doc: object) -> None:
-    result = policy.confine(doc, world.allowed_orgs, world.org_accounts)
+def test_after_confine_no_outsider_is_allowed_anything_outside_the_exempt_resources(world: World, doc: object) -> None:
+    result = world.confine(doc)
     assert result.refused is None  # these policies are far below the size limit
     after = _after(doc, result)
     for caller in GRID:
-        if caller.is_outsider(world):
+        if caller.is_outsider(world) and not world.is_exempt(caller):
             assert not evaluate(after, caller.ctx), (caller.ctx, after)
 
 
 @SETTINGS
 @given(world=WORLDS, doc=POLICIES)
+def test_confine_decides_requests_on_exempt_resources_exactly_as_before(world: World, doc: object) -> None:
+    """Anonymous package downloads that worked before the fix still work; nothing new opens there."""
+    after = _after(doc, world.confine(doc))
+    for caller in GRID:
+        if world.is_exempt(caller):
+            assert evaluate(after, caller.ctx) == evaluate(doc, caller.ctx), (caller.ctx, after)
+
+
+@SETTINGS
+@given(world=WORLDS, doc=POLICIES)
 def test_confine_keeps_every_insider_and_service_request_that_was_allowed(world: World, doc: object) -> None:
-    result = policy.confine(doc, world.allowed_orgs, world.org_accounts)
+    result = world.confine(doc)
     after = _after(doc, result)
     for caller in GRID:
         if (caller.is_insider(world) or caller.is_service) and evaluate(doc, caller.ctx):
@@ -471,19 +541,19 @@ def test_confine_keeps_every_insider_and_service_request_that_was_allowed(world:
 @SETTINGS
 @given(world=WORLDS, doc=POLICIES)
 def test_confine_is_idempotent(world: World, doc: object) -> None:
-    first = policy.confine(doc, world.allowed_orgs, world.org_accounts)
+    first = world.confine(doc)
     if first.changed:
-        assert policy.analyse(first.document, world.allowed_orgs, world.org_accounts).compliant
-        second = policy.confine(first.document, world.allowed_orgs, world.org_accounts)
+        assert world.analyse(first.document).compliant
+        second = world.confine(first.document)
         assert second == policy.ConfineResult(changed=False, document=None)
     else:
-        assert policy.analyse(doc, world.allowed_orgs, world.org_accounts).compliant
+        assert world.analyse(doc).compliant
 
 
 @SETTINGS
 @given(world=WORLDS, doc=_policy(padding=True))
 def test_confine_output_is_json_within_the_limit_or_refused_with_a_reason(world: World, doc: object) -> None:
-    result = policy.confine(doc, world.allowed_orgs, world.org_accounts)
+    result = world.confine(doc)
     _label(world, doc, result)
     if result.changed:
         assert result.refused is None
@@ -501,7 +571,7 @@ def test_confine_output_is_json_within_the_limit_or_refused_with_a_reason(world:
         appended = policy.parse_policy(doc)
         statements = appended["Statement"] if isinstance(appended["Statement"], list) else [appended["Statement"]]
         sids = {stmt.get("Sid") for stmt in statements}
-        guard = policy.guard_statement(world.allowed_orgs)
+        guard = policy.guard_statement(world.allowed_orgs, world.exempt)
         guard["Sid"] = next(sid for n in range(1, 99) if (sid := GUARD_SID + (str(n) if n > 1 else "")) not in sids)
         appended["Statement"] = [*statements, guard]
         length = len(json.dumps(appended, separators=(",", ":"), ensure_ascii=False))
@@ -509,18 +579,33 @@ def test_confine_output_is_json_within_the_limit_or_refused_with_a_reason(world:
         assert f"would be {length:,} characters" in result.refused
     else:
         assert result.document is None
-        assert policy.analyse(doc, world.allowed_orgs, world.org_accounts).compliant
+        assert world.analyse(doc).compliant
 
 
 @SETTINGS
 @given(world=WORLDS, doc=POLICIES)
-def test_compliant_verdict_means_no_outsider_gets_in(world: World, doc: object) -> None:
-    verdict = policy.analyse(doc, world.allowed_orgs, world.org_accounts)
+def test_compliant_verdict_means_no_outsider_gets_in_outside_the_exempt_resources(world: World, doc: object) -> None:
+    verdict = world.analyse(doc)
     event("compliant" if verdict.compliant else "not compliant")
     if not verdict.compliant:
         assert verdict.reasons
         return
     assert verdict.reasons == ()
     for caller in GRID:
-        if caller.is_outsider(world):
+        if caller.is_outsider(world) and not world.is_exempt(caller):
             assert not evaluate(doc, caller.ctx), (caller.ctx, doc)
+
+
+@SETTINGS
+@given(world=WORLDS, doc=POLICIES)
+def test_an_exemption_only_ever_relaxes_the_verdict(world: World, doc: object) -> None:
+    """Exempting resources can turn "open" into "compliant" (with a note), never the other way."""
+    plain = policy.analyse(doc, world.allowed_orgs, world.org_accounts)
+    exempted = world.analyse(doc)
+    if plain.compliant:
+        assert exempted.compliant
+    if not world.exempt:
+        assert exempted == plain
+    assert set(exempted.reasons) <= set(plain.reasons)
+    if exempted.notes:
+        event("passed through the exemption")

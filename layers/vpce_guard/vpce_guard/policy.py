@@ -15,11 +15,19 @@ Design choices, and why:
 * **The fix only ever adds.** :func:`confine` appends one Deny statement and never edits or removes
   what the account owner wrote, so it can only take access away from principals outside the allowed
   organizations (and never from AWS service principals, which endpoints legitimately carry).
+* **AWS-owned resources may be exempt, and only by exact bucket.** Instances in private subnets
+  install packages through the S3 endpoint without credentials (yum/dnf read the Amazon Linux
+  repositories anonymously), so a perimeter that denies anonymous callers everywhere breaks patching.
+  Callers pass the exempt resource ARNs (``aws_owned_resource_arns``); an Allow that reaches only
+  those is not an opening, and the guard leaves them out (``NotResource``). Each pattern must name
+  one bucket without wildcards (:func:`check_aws_owned_pattern`): a wildcard in a bucket name would
+  exempt buckets anyone can create, and make the endpoint a way out for data.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -45,6 +53,12 @@ _IS_SERVICE_KEY = "aws:principalisawsservice"
 _WILDCARD_CHARS = frozenset("*?$")
 
 
+#: An exempt pattern: an S3 ARN whose bucket name is spelled out in full (lower-case letters, digits, dots,
+#: hyphens; 3 to 63 characters), optionally followed by an object-key pattern that may use ``*``/``?``.
+#: Policy variables (``${...}``) and whitespace are refused: their meaning is not the text we can check.
+_AWS_OWNED_PATTERN_RE = re.compile(r"arn:aws(?:-[a-z]+)*:s3:::[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](?:/[^\s$]*)?")
+
+
 class PolicyError(ValueError):
     """The text is not JSON, or the JSON is not an IAM policy document we can reason about."""
 
@@ -55,10 +69,13 @@ class PolicyVerdict:
 
     ``reasons`` holds one human-readable line per open Allow statement, so a finding can tell the
     account owner exactly which statement to look at; it is empty when ``compliant``.
+    ``notes`` holds one line per Allow that counts as confined only because everything it opens to
+    outsiders is an exempt AWS-owned resource, so the ledger says why such a policy passed.
     """
 
     compliant: bool
     reasons: tuple[str, ...]
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -188,6 +205,33 @@ def _id_set(ids: Iterable[str] | str | None) -> frozenset[str]:
     if isinstance(ids, str):
         ids = [ids]
     return frozenset(i.strip() for i in ids if isinstance(i, str) and i.strip())
+
+
+def check_aws_owned_pattern(pattern: str) -> None:
+    """Raise ``ValueError`` unless ``pattern`` may be exempt from the org perimeter.
+
+    Accepted: ``arn:<partition>:s3:::<bucket>`` or ``arn:<partition>:s3:::<bucket>/<key pattern>``
+    with the bucket name spelled out (no ``*``, ``?`` or ``${...}``). S3 bucket names are global and
+    first come, first served: ``arn:aws:s3:::al2023-repos-*/*`` would also exempt a bucket an outsider
+    creates under that prefix, and let anyone inside the VPC copy data to it with foreign credentials.
+    """
+    if not isinstance(pattern, str) or not _AWS_OWNED_PATTERN_RE.fullmatch(pattern):
+        raise ValueError(
+            f"{pattern!r} is not an S3 resource ARN with a literal bucket name "
+            "(arn:aws:s3:::<bucket> or arn:aws:s3:::<bucket>/<key pattern>; no wildcard in the bucket name)"
+        )
+
+
+def _exempt_set(patterns: Iterable[str] | str | None) -> frozenset[str]:
+    """The exempt resource patterns, each checked (a bare string is one pattern)."""
+    exempt = _id_set(patterns)
+    for pattern in exempt:
+        check_aws_owned_pattern(pattern)
+    return exempt
+
+
+def _within_any(pattern: str, outers: Iterable[str]) -> bool:
+    return any(_pattern_within(pattern, outer) for outer in outers)
 
 
 def _split_operator(operator: str) -> tuple[str, str, bool]:
@@ -332,15 +376,23 @@ def _pattern_within(inner: str, outer: str) -> bool:
     return False
 
 
-def _element_covered(deny: dict, allow: dict, element: str, ignore_case: bool) -> bool:
-    """Does the Deny's Action/Resource include everything the Allow's Action/Resource grants?"""
+def _element_covered(
+    deny: dict, allow: dict, element: str, ignore_case: bool, exempt: frozenset[str] = frozenset()
+) -> bool:
+    """Does the Deny's Action/Resource include everything the Allow's Action/Resource grants?
+
+    For Resource, an allowed pattern that lies within an exempt pattern needs no covering: what
+    outsiders keep there is what the exemption allows them anyway.
+    """
     fold = str.lower if ignore_case else str
     outer = [fold(p) for p in _as_list(deny.get(element))]
     if "*" in outer:
         return True
     if element not in allow:  # NotAction / NotResource / missing element grant too much to list
         return False
-    return all(any(_pattern_within(fold(p), o) for o in outer) for p in _as_list(allow[element]))
+    return all(
+        any(_pattern_within(fold(p), o) for o in outer) or _within_any(p, exempt) for p in _as_list(allow[element])
+    )
 
 
 def _deny_condition_is_org_check(deny: dict, orgs: frozenset[str]) -> bool:
@@ -376,24 +428,52 @@ def _deny_condition_is_org_check(deny: dict, orgs: frozenset[str]) -> bool:
     return has_org_check
 
 
-def _deny_covers(deny: dict, allow: dict, orgs: frozenset[str]) -> bool:
-    """Does this Deny take away from every outsider whatever the Allow grants them?"""
+def _not_resource_within_exempt(deny: dict, exempt: frozenset[str]) -> bool:
+    """A Deny with NotResource leaves outsiders exactly the resources it lists; fine when all are exempt.
+
+    An empty NotResource list is not counted: how AWS reads it is not documented.
+    """
+    spared = _as_list(deny["NotResource"])
+    return bool(spared) and all(isinstance(p, str) and _within_any(p, exempt) for p in spared)
+
+
+def _deny_covers(deny: dict, allow: dict, orgs: frozenset[str], exempt: frozenset[str] = frozenset()) -> bool:
+    """Does this Deny take away from every outsider whatever the Allow grants them (exempt resources aside)?"""
     if "NotPrincipal" in deny or not _grants_to_everyone(deny.get("Principal")):
         return False
-    if "NotAction" in deny or "NotResource" in deny:
+    if "NotAction" in deny:
         return False
+    if "NotResource" in deny:
+        resources_covered = _not_resource_within_exempt(deny, exempt)
+    else:
+        resources_covered = _element_covered(deny, allow, "Resource", ignore_case=False, exempt=exempt)
     return (
-        _element_covered(deny, allow, "Action", ignore_case=True)
-        and _element_covered(deny, allow, "Resource", ignore_case=False)
+        resources_covered
+        and _element_covered(deny, allow, "Action", ignore_case=True)
         and _deny_condition_is_org_check(deny, orgs)
     )
 
 
-def _allow_is_confined(allow: dict, denies: list[dict], orgs: frozenset[str], accounts: frozenset[str]) -> bool:
+def _only_exempt_resources(allow: dict, exempt: frozenset[str]) -> bool:
+    """Does the Allow name only resources within the exempt patterns (so it opens nothing else)?"""
+    if not exempt or "Resource" not in allow:  # NotResource / no Resource grant more than we can list
+        return False
+    resources = _as_list(allow["Resource"])
+    return bool(resources) and all(_within_any(p, exempt) for p in resources)
+
+
+def _allow_is_confined(
+    allow: dict,
+    denies: list[dict],
+    orgs: frozenset[str],
+    accounts: frozenset[str],
+    exempt: frozenset[str] = frozenset(),
+) -> bool:
     return (
         _conditions_confine(allow, orgs, accounts)
         or _principal_confines(allow, accounts)
-        or any(_deny_covers(deny, allow, orgs) for deny in denies)
+        or _only_exempt_resources(allow, exempt)
+        or any(_deny_covers(deny, allow, orgs, exempt) for deny in denies)
     )
 
 
@@ -412,9 +492,7 @@ def _describe_list(values: list[Any], limit: int = 5) -> str:
 
 
 def _describe_open(number: int, stmt: dict) -> str:
-    label = f"statement {number}"
-    if isinstance(stmt.get("Sid"), str) and stmt["Sid"]:
-        label += f" (Sid '{stmt['Sid']}')"
+    label = _statement_label(number, stmt)
     if "NotPrincipal" in stmt:
         who = f"every principal except {_compact(stmt['NotPrincipal'])}"
     elif "Principal" not in stmt:
@@ -433,54 +511,85 @@ def _describe_open(number: int, stmt: dict) -> str:
     return f"{label} allows {who} {what} without an aws:PrincipalOrgID condition"
 
 
+def _statement_label(number: int, stmt: dict) -> str:
+    label = f"statement {number}"
+    if isinstance(stmt.get("Sid"), str) and stmt["Sid"]:
+        label += f" (Sid '{stmt['Sid']}')"
+    return label
+
+
+def _describe_exempt(number: int, stmt: dict) -> str:
+    return (
+        f"{_statement_label(number, stmt)} is open to principals outside the organization only on "
+        "AWS-owned resources exempt from the perimeter"
+    )
+
+
 # --------------------------------------------------------------------------------------------
 # Public API
 # --------------------------------------------------------------------------------------------
 
 
 def analyse(
-    doc: str | dict | None, allowed_org_ids: Iterable[str], org_account_ids: Iterable[str] = ()
+    doc: str | dict | None,
+    allowed_org_ids: Iterable[str],
+    org_account_ids: Iterable[str] = (),
+    *,
+    aws_owned_resource_arns: Iterable[str] = (),
 ) -> PolicyVerdict:
     """Is every Allow statement confined to principals of ``allowed_org_ids``?
 
     An Allow is confined when any of these holds: one of its conditions pins the caller's org
     (aws:PrincipalOrgID / aws:PrincipalOrgPaths) or account (aws:PrincipalAccount,
     aws:PrincipalArn, with ``org_account_ids``), or requires an AWS service principal; its
-    Principal names only AWS services and/or accounts in ``org_account_ids``; or a Deny in the same
-    policy removes everything it grants from callers outside the allowed organizations.
+    Principal names only AWS services and/or accounts in ``org_account_ids``; every Resource it
+    names lies within ``aws_owned_resource_arns``; or a Deny in the same policy removes from
+    callers outside the allowed organizations everything it grants outside those resources.
+    Whatever an Allow says about actions, a Resource outside the exempt patterns (or a NotResource,
+    or no Resource at all) means it is judged as before.
     With no ``allowed_org_ids`` no org condition can confine, yet the verdict stays meaningful
     (service and account confinement still count), so unlike :func:`confine` this does not raise.
-    Raises :class:`PolicyError` when the document cannot be read.
+    Raises :class:`PolicyError` when the document cannot be read and ``ValueError`` for an exempt
+    pattern :func:`check_aws_owned_pattern` refuses.
     """
     policy = parse_policy(doc)
     orgs = _id_set(allowed_org_ids)
     accounts = _id_set(org_account_ids)
+    exempt = _exempt_set(aws_owned_resource_arns)
     statements = _statements(policy)
     denies = [s for s in statements if s["Effect"] == "Deny"]
-    reasons = tuple(
-        _describe_open(number, stmt)
-        for number, stmt in enumerate(statements)
-        if stmt["Effect"] == "Allow" and not _allow_is_confined(stmt, denies, orgs, accounts)
-    )
-    return PolicyVerdict(compliant=not reasons, reasons=reasons)
+    reasons: list[str] = []
+    notes: list[str] = []
+    for number, stmt in enumerate(statements):
+        if stmt["Effect"] != "Allow":
+            continue
+        if not _allow_is_confined(stmt, denies, orgs, accounts, exempt):
+            reasons.append(_describe_open(number, stmt))
+        elif exempt and not _allow_is_confined(stmt, denies, orgs, accounts):
+            notes.append(_describe_exempt(number, stmt))
+    return PolicyVerdict(compliant=not reasons, reasons=tuple(reasons), notes=tuple(notes))
 
 
-def guard_statement(allowed_org_ids: Iterable[str]) -> dict:
+def guard_statement(allowed_org_ids: Iterable[str], aws_owned_resource_arns: Iterable[str] = ()) -> dict:
     """The Deny statement :func:`confine` appends.
 
     ``IfExists`` on the org check makes it deny callers with no organization at all (anonymous,
     standalone accounts); ``BoolIfExists`` on aws:PrincipalIsAWSService exempts AWS service
     principals, which have no org id but must keep working through the endpoint.
+    With ``aws_owned_resource_arns`` it denies everything except those resources (``NotResource``),
+    so anonymous package downloads from AWS-owned buckets keep working; without, every resource.
     """
     orgs = _id_set(allowed_org_ids)
     if not orgs:
         raise ValueError("allowed_org_ids is empty: there is no organization to confine the policy to")
+    exempt = _exempt_set(aws_owned_resource_arns)
+    resources: dict[str, Any] = {"NotResource": sorted(exempt)} if exempt else {"Resource": "*"}
     return {
         "Sid": GUARD_SID,
         "Effect": "Deny",
         "Principal": "*",
         "Action": "*",
-        "Resource": "*",
+        **resources,
         "Condition": {
             "StringNotEqualsIfExists": {"aws:PrincipalOrgID": sorted(orgs)},
             "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
@@ -500,31 +609,39 @@ def _free_sid(statements: list[dict]) -> str:
 
 
 def confine(
-    doc: str | dict | None, allowed_org_ids: Iterable[str], org_account_ids: Iterable[str] = ()
+    doc: str | dict | None,
+    allowed_org_ids: Iterable[str],
+    org_account_ids: Iterable[str] = (),
+    *,
+    aws_owned_resource_arns: Iterable[str] = (),
 ) -> ConfineResult:
     """Make the policy compliant by appending :func:`guard_statement`; no-op when already compliant.
 
     Every existing statement is kept as it is, so nothing an insider or an AWS service could do
-    before is taken away. Returns ``refused`` (and no document) when the result would not fit in
-    an endpoint policy. Raises ``ValueError`` when ``allowed_org_ids`` is empty and
-    :class:`PolicyError` when the document cannot be read.
+    before is taken away. ``aws_owned_resource_arns`` (the caller passes them for S3 endpoints
+    only) are left out of the guard and out of the judgement, as in :func:`analyse`; requests on
+    them are allowed or denied exactly as before the fix. Returns ``refused`` (and no document)
+    when the result would not fit in an endpoint policy. Raises ``ValueError`` when
+    ``allowed_org_ids`` is empty or an exempt pattern is refused, and :class:`PolicyError` when the
+    document cannot be read.
     """
     orgs = _id_set(allowed_org_ids)
     if not orgs:
         raise ValueError("allowed_org_ids is empty: there is no organization to confine the policy to")
     accounts = _id_set(org_account_ids)  # once: the caller may have passed a one-shot iterator
+    exempt = _exempt_set(aws_owned_resource_arns)
     policy = parse_policy(doc)
-    if analyse(policy, orgs, accounts).compliant:
+    if analyse(policy, orgs, accounts, aws_owned_resource_arns=exempt).compliant:
         return ConfineResult(changed=False, document=None)
 
     statements = _statements(policy)
-    guard = guard_statement(orgs)
+    guard = guard_statement(orgs, exempt)
     guard["Sid"] = _free_sid(statements)
     fixed = dict(policy)  # keeps Version (or its absence) and any other top-level key, in order
     fixed["Statement"] = [*statements, guard]
 
-    after = analyse(fixed, orgs, accounts)
-    if not after.compliant:  # cannot happen with a "*" Deny; refuse rather than write a half-fix
+    after = analyse(fixed, orgs, accounts, aws_owned_resource_arns=exempt)
+    if not after.compliant:  # cannot happen with this Deny; refuse rather than write a half-fix
         return ConfineResult(
             changed=False, document=None, refused="the guard statement did not confine: " + "; ".join(after.reasons)
         )
