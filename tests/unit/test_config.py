@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from vpce_guard.config import ConfigError, Mode, Settings
+from devkit import template
+from vpce_guard.config import (
+    DEFAULT_AWS_OWNED_RESOURCE_ARNS,
+    ConfigError,
+    Mode,
+    Settings,
+    aws_owned_resources_in,
+)
 
 
 def test_csv_org_ids_and_mode_are_parsed() -> None:
@@ -26,3 +33,53 @@ def test_missing_table_error_names_the_variable() -> None:
 def test_unknown_mode_is_rejected() -> None:
     with pytest.raises(ConfigError, match="MODE"):
         Settings.from_env({"LEDGER_TABLE": "t-1", "MODE": "yolo"})
+
+
+# AWS_OWNED_RESOURCE_ARNS -------------------------------------------------------------------------------------
+
+def test_aws_owned_resources_default_to_the_amazon_linux_repositories() -> None:
+    s = Settings.from_env({"LEDGER_TABLE": "t-1"})
+    assert s.aws_owned_resource_arns == DEFAULT_AWS_OWNED_RESOURCE_ARNS
+    assert aws_owned_resources_in(s.aws_owned_resource_arns, "eu-west-1") == (
+        "arn:aws:s3:::packages.eu-west-1.amazonaws.com/*",
+        "arn:aws:s3:::repo.eu-west-1.amazonaws.com/*",
+        "arn:aws:s3:::amazonlinux.eu-west-1.amazonaws.com/*",
+        "arn:aws:s3:::amazonlinux-2-repos-eu-west-1/*",
+        "arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*",
+    )
+
+
+def test_template_default_is_the_same_list() -> None:
+    """The template passes its parameter default to the function; it must say what the code defaults to."""
+    default = template.load()["Parameters"]["AwsOwnedResourceArns"]["Default"]
+    assert tuple(default.split(",")) == DEFAULT_AWS_OWNED_RESOURCE_ARNS
+    env = template.function_spec("OnChangeFunction", resources={"LedgerTable": "t-1"}).environment
+    assert Settings.from_env(env).aws_owned_resource_arns == DEFAULT_AWS_OWNED_RESOURCE_ARNS
+
+
+def test_empty_aws_owned_resources_turn_the_exemption_off() -> None:
+    assert Settings.from_env({"LEDGER_TABLE": "t-1", "AWS_OWNED_RESOURCE_ARNS": ""}).aws_owned_resource_arns == ()
+    assert Settings.from_env({"LEDGER_TABLE": "t-1", "AWS_OWNED_RESOURCE_ARNS": " , "}).aws_owned_resource_arns == ()
+
+
+def test_aws_owned_resources_are_a_comma_separated_list() -> None:
+    s = Settings.from_env({
+        "LEDGER_TABLE": "t-1",
+        "AWS_OWNED_RESOURCE_ARNS": " arn:aws:s3:::al2023-repos-<region>-de612dc2/* ,arn:aws:s3:::amazoncloudwatch-agent/*",
+    })
+    assert s.aws_owned_resource_arns == ("arn:aws:s3:::al2023-repos-<region>-de612dc2/*",
+                                         "arn:aws:s3:::amazoncloudwatch-agent/*")
+
+
+@pytest.mark.parametrize("value", [
+    "*",
+    "arn:aws:s3:::al2023-repos-*/*",  # a wildcard in a bucket name: anyone can create such a bucket
+    "arn:aws:s3:::amazonlinux.*.amazonaws.com/*",
+    "arn:aws:s3:::cloudformation-custom-resource-response-<RegionWithoutDashes>/*",  # only <region> is filled in
+    "arn:aws:s3:::al2023-repos-<Region>-de612dc2/*",
+    "arn:aws:dynamodb:<region>:111122223333:table/x",
+    "arn:aws:s3:::amazoncloudwatch-agent/*,arn:aws:s3:::*",
+])
+def test_bad_aws_owned_resources_error_names_the_variable(value: str) -> None:
+    with pytest.raises(ConfigError, match="AWS_OWNED_RESOURCE_ARNS"):
+        Settings.from_env({"LEDGER_TABLE": "t-1", "AWS_OWNED_RESOURCE_ARNS": value})

@@ -14,7 +14,44 @@ from functools import lru_cache
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .policy import check_aws_owned_pattern
+
 ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+
+#: Stands for the region of the endpoint's service in AWS_OWNED_RESOURCE_ARNS (spelled as in AWS's published
+#: data-perimeter policies, so their entries can be pasted as they are).
+REGION_PLACEHOLDER = "<region>"
+
+#: AWS-owned buckets exempt from the org perimeter on S3 endpoints by default: the Amazon Linux package
+#: repositories, which yum/dnf read WITHOUT credentials, so through an S3 endpoint they arrive as anonymous
+#: requests that an org-perimeter Deny would refuse (patching and package installs in private subnets break).
+#: The ARNs are the ones AWS lists for this purpose, in the "AllowRequestsToAWSOwnedResources" statement of
+#: aws-samples/data-perimeter-policy-examples, vpc_endpoint_policies/s3_endpoint_policy.json, and in the AWS
+#: Knowledge Center article "How can I update yum or install packages without internet access on my EC2
+#: instances running Amazon Linux 1, Amazon Linux 2, or Amazon Linux 2023?"
+#: (https://repost.aws/knowledge-center/ec2-al1-al2-update-yum-without-internet).
+#: Object ARNs only (GetObject is what yum needs); no wildcard in a bucket name (see policy.check_aws_owned_pattern).
+DEFAULT_AWS_OWNED_RESOURCE_ARNS: tuple[str, ...] = (
+    "arn:aws:s3:::packages.<region>.amazonaws.com/*",  # Amazon Linux AMI (AL1)
+    "arn:aws:s3:::repo.<region>.amazonaws.com/*",  # Amazon Linux AMI (AL1)
+    "arn:aws:s3:::amazonlinux.<region>.amazonaws.com/*",  # Amazon Linux 2
+    "arn:aws:s3:::amazonlinux-2-repos-<region>/*",  # Amazon Linux 2
+    "arn:aws:s3:::al2023-repos-<region>-de612dc2/*",  # Amazon Linux 2023
+)
+_PLACEHOLDER_RE = re.compile(r"<[^<>]*>")
+
+
+def check_aws_owned_resource_arn(pattern: str) -> None:
+    """Raise ``ValueError`` unless ``pattern`` is an exempt S3 ARN, ``<region>`` being the only placeholder."""
+    unknown = sorted({p for p in _PLACEHOLDER_RE.findall(pattern) if p != REGION_PLACEHOLDER})
+    if unknown:
+        raise ValueError(f"{pattern!r}: unknown placeholder(s) {unknown}; only {REGION_PLACEHOLDER} is filled in")
+    check_aws_owned_pattern(pattern.replace(REGION_PLACEHOLDER, "us-east-1"))
+
+
+def aws_owned_resources_in(patterns: tuple[str, ...], region: str) -> tuple[str, ...]:
+    """The patterns with ``<region>`` filled in: the exempt resources of one region's S3."""
+    return tuple(p.replace(REGION_PLACEHOLDER, region) for p in patterns)
 
 
 class Mode(StrEnum):
@@ -39,6 +76,15 @@ class Settings(BaseModel):
     ledger_ttl_days: int = Field(default=400, ge=1, le=3650)
     exclude_tag_key: str = "vpce-guard:exclude"
     exclude_tag_value: str = "true"
+    #: AWS-owned resources left outside the org perimeter on S3 endpoints (may contain <region>). Empty: none.
+    aws_owned_resource_arns: tuple[str, ...] = DEFAULT_AWS_OWNED_RESOURCE_ARNS
+
+    @field_validator("aws_owned_resource_arns")
+    @classmethod
+    def _aws_owned_resources_are_exact_s3_arns(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        for pattern in v:
+            check_aws_owned_resource_arn(pattern)
+        return v
 
     @field_validator("allowed_org_ids")
     @classmethod
@@ -59,6 +105,8 @@ class Settings(BaseModel):
             "ledger_ttl_days": env.get("LEDGER_TTL_DAYS", "400"),
             "exclude_tag_key": env.get("EXCLUDE_TAG_KEY", "vpce-guard:exclude"),
         }
+        if "AWS_OWNED_RESOURCE_ARNS" in env:  # set but empty: no exemption at all
+            raw["aws_owned_resource_arns"] = _csv(env["AWS_OWNED_RESOURCE_ARNS"])
         try:
             return cls.model_validate(raw)
         except ValidationError as exc:
@@ -69,6 +117,7 @@ class Settings(BaseModel):
                 "mode": "MODE",
                 "ledger_ttl_days": "LEDGER_TTL_DAYS",
                 "exclude_tag_key": "EXCLUDE_TAG_KEY",
+                "aws_owned_resource_arns": "AWS_OWNED_RESOURCE_ARNS",
             }
             problems = "; ".join(
                 f"{names.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in exc.errors()

@@ -165,6 +165,7 @@ def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, S
         org_account_ids=frozenset(rt.settings.org_account_ids),
         exclude_tag_key=rt.settings.exclude_tag_key,
         exclude_tag_value=rt.settings.exclude_tag_value,
+        aws_owned_resource_arns=rt.settings.aws_owned_resource_arns,
     )
     active = [r for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
     return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(active))

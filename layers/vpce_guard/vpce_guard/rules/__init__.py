@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
+from ..config import aws_owned_resources_in
 from ..models import Finding, Snapshot
 
 RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
@@ -26,9 +27,16 @@ class RuleContext:
     org_account_ids: frozenset[str] = frozenset()
     exclude_tag_key: str = "vpce-guard:exclude"
     exclude_tag_value: str = "true"
+    #: AWS-owned S3 resource ARN patterns (``<region>`` placeholder allowed) outside the org perimeter on S3
+    #: endpoints; empty (the default here, unlike Settings): no exemption.
+    aws_owned_resource_arns: tuple[str, ...] = ()
 
     def excluded(self, tags: dict[str, str]) -> bool:
         return tags.get(self.exclude_tag_key, "").strip().lower() == self.exclude_tag_value
+
+    def aws_owned_resources(self, region: str) -> tuple[str, ...]:
+        """The exempt resource ARNs of one region's S3 (placeholders filled in)."""
+        return aws_owned_resources_in(self.aws_owned_resource_arns, region)
 
 
 @dataclass(frozen=True)

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+import re
+
 from .. import policy
-from ..models import Action, Finding, Snapshot, Status
+from ..models import Action, Endpoint, Finding, Snapshot, Status
 from . import RuleContext, register
 
 RULE_ID = "endpoint-policy-org-confined"
 
 #: Endpoint states in which a policy can neither matter nor be changed.
 _GONE = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
+
+#: Amazon S3's own endpoint service (gateway and interface alike), e.g. com.amazonaws.eu-west-1.s3 (China:
+#: cn.com.amazonaws.cn-north-1.s3). Not s3-outposts, s3express or the s3-global access points: those never
+#: serve the AWS-owned package buckets, so no exemption applies to them.
+_S3_SERVICE_RE = re.compile(r"(?:cn\.)?com\.amazonaws\.([a-z0-9-]+)\.s3")
+
+
+def _aws_owned_resources(ep: Endpoint, ctx: RuleContext) -> tuple[str, ...]:
+    """The exempt AWS-owned resources for this endpoint: the configured ones on S3 endpoints, none elsewhere.
+
+    The region is the one in the service name: the endpoint reaches that region's buckets.
+    """
+    match = _S3_SERVICE_RE.fullmatch(ep.service_name)
+    return ctx.aws_owned_resources(match.group(1)) if match else ()
 
 
 @register(
@@ -21,6 +37,8 @@ _GONE = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """Every Allow must be limited to principals of an allowed organization (aws:PrincipalOrgID), either by
     its own condition or by a Deny that covers it; AWS service principals do not count as outsiders.
+    On S3 endpoints the configured AWS-owned resources (AWS_OWNED_RESOURCE_ARNS: the Amazon Linux
+    repositories by default) stay outside the perimeter, so anonymous package downloads keep working.
     The fix appends one Deny statement and never changes or removes an existing statement."""
     out: list[Finding] = []
     for ep in snapshot.endpoints.values():
@@ -36,21 +54,27 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
             out.append(Finding(**base, status=Status.NOT_APPLICABLE,
                                reason=f"endpoint is owned by account {ep.owner_id}; its owner's deployment covers it"))
             continue
+        exempt = _aws_owned_resources(ep, ctx)
+        details = {"aws_owned_resource_arns": list(exempt)} if exempt else {}
         try:
-            verdict = policy.analyse(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids)
+            verdict = policy.analyse(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids,
+                                     aws_owned_resource_arns=exempt)
         except policy.PolicyError as exc:
             out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=f"policy cannot be read: {exc}",
                                details={"unfixable": "the policy is not a valid policy document"}))
             continue
         if verdict.compliant:
-            out.append(Finding(**base, status=Status.COMPLIANT,
-                               reason="every Allow is confined to the allowed organizations"))
+            reason = "every Allow is confined to the allowed organizations"
+            if verdict.notes:
+                reason += " (" + "; ".join(verdict.notes) + ")"
+            out.append(Finding(**base, status=Status.COMPLIANT, reason=reason, details=details))
             continue
-        fix = policy.confine(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids)
+        fix = policy.confine(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids,
+                             aws_owned_resource_arns=exempt)
         reason = "; ".join(verdict.reasons) or "policy allows principals outside the organization"
         if fix.refused or not fix.document:
             out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason,
-                               details={"unfixable": fix.refused or "no fix could be computed"}))
+                               details={**details, "unfixable": fix.refused or "no fix could be computed"}))
             continue
         action = Action(
             kind="set_endpoint_policy",
@@ -59,5 +83,5 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
             before={"policy_document": ep.policy_document},
             after={"policy_document": fix.document},
         )
-        out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason, actions=(action,)))
+        out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason, actions=(action,), details=details))
     return out
