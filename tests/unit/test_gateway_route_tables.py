@@ -67,3 +67,12 @@ def test_deleted_endpoint_is_not_applicable() -> None:
 def test_unread_route_tables_are_skipped_not_guessed() -> None:
     [f] = evaluate(_snap(_gw(())), CTX)
     assert f.status is Status.SKIPPED and not f.actions
+
+
+def test_service_short_name_handles_china_and_endpoint_services() -> None:
+    def name(service: str) -> str:
+        return Endpoint(id="vpce-1", vpc_id="vpc-1", type="Gateway", service_name=service, state="available").service_short_name
+
+    assert name("com.amazonaws.eu-west-1.s3") == "s3"
+    assert name("cn.com.amazonaws.cn-north-1.dynamodb") == "dynamodb"
+    assert name("com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0") == "com.amazonaws.vpce.eu-west-1.vpce-svc-0123456789abcdef0"

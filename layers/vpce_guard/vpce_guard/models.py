@@ -91,9 +91,13 @@ class Endpoint(Frozen):
 
     @property
     def service_short_name(self) -> str:
-        """`com.amazonaws.eu-west-1.s3` → `s3`; `com.amazonaws.vpce.…` names stay whole."""
+        """`com.amazonaws.eu-west-1.s3` (or China's `cn.com.amazonaws.cn-north-1.s3`) → `s3`;
+        `com.amazonaws.vpce.…` (endpoint services of other accounts) stay whole."""
         parts = self.service_name.split(".")
-        return parts[-1] if len(parts) >= 4 and parts[0] == "com" and parts[1] == "amazonaws" else self.service_name
+        if parts[:1] == ["cn"]:
+            parts = parts[1:]
+        aws_service = len(parts) >= 4 and parts[0] == "com" and parts[1] == "amazonaws" and parts[2] != "vpce"
+        return parts[-1] if aws_service else self.service_name
 
 
 class Route(Frozen):
