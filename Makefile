@@ -4,6 +4,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 STAMP := $(VENV)/.installed
+# checkov pins many packages of its own, so it gets its own virtualenv.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
+# Every CloudFormation template of the project: the hub (SAM) and, when present, the member-account ones.
+TEMPLATES := template.yaml $(wildcard templates/*.yaml)
 
 .PHONY: venv test lint demo clean
 
@@ -14,19 +19,27 @@ $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints
 
 venv: $(STAMP)
 
+$(CHECKOV_STAMP): requirements/checkov.txt requirements/checkov-constraints.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/checkov.txt \
+		-c requirements/checkov-constraints.txt
+	@touch $(CHECKOV_STAMP)
+
 ## The whole test suite (unit, integration under moto, end-to-end against a moto server) plus lint.
-test: $(STAMP)
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/cfn-lint template.yaml
+test: lint
 	$(PY) -m pytest -n 2 -q
 
-lint: $(STAMP)
+## ruff, cfn-lint and checkov (CloudFormation checks on the SAM template; suppressions are justified inline
+## in the template's Metadata). checkov runs offline (--skip-download): no guideline links, same checks.
+lint: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/cfn-lint template.yaml
+	$(VENV)/bin/cfn-lint $(TEMPLATES)
+	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
+		$(addprefix -f ,$(TEMPLATES))
 
 ## The story: a moto server seeded with drift, the real handler fixes it, the ledger shows what happened.
 demo: $(STAMP)
 	$(PY) -m devkit.demo
 
 clean:
-	rm -rf $(VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache

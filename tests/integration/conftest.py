@@ -74,3 +74,22 @@ def invoke(ledger_table: Any, org_id: str, monkeypatch: pytest.MonkeyPatch) -> I
 
     return _invoke
 
+
+
+WarmHandler = Callable[[Any], Any]
+
+
+@pytest.fixture
+def warm(ledger_table: Any, org_id: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., WarmHandler]:
+    """Load a function's handler once (template.yaml's environment plus `env`), so that successive calls
+    share one container's caches and sessions, as a warm Lambda (and Lambda's own retries) can."""
+
+    def _load(function: str = "OnChangeFunction", **env: str) -> WarmHandler:
+        spec = template.function_spec(function, resources={"LedgerTable": TABLE})
+        for k, v in {**spec.environment, **env}.items():
+            monkeypatch.setenv(k, v)
+        reset_process_caches()
+        handler = spec.load_handler()
+        return lambda event: handler(event, LocalLambdaContext(function_name=function))
+
+    return _load

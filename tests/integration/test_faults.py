@@ -19,9 +19,6 @@ import pytest
 from boto3.dynamodb.conditions import Key
 from botocore.exceptions import ClientError
 
-from devkit import template
-from devkit.caches import reset_process_caches
-from devkit.lambda_context import LocalLambdaContext
 from devkit.seed import SpineWorld, render_event, seed_vpc
 from tests.support import faults
 from tests.support.faults import Call, FaultInjector
@@ -29,7 +26,7 @@ from tests.support.logs import captured_logs
 from vpce_guard.pipeline import RetryLater
 from vpce_guard.policy import GUARD_SID
 
-from .conftest import ACCOUNT, REGION, TABLE, Invoke
+from .conftest import ACCOUNT, REGION, Invoke, WarmHandler
 
 POLICY_RULE = "endpoint-policy-org-confined"
 ROUTES_RULE = "gateway-endpoint-route-tables"
@@ -253,18 +250,6 @@ def spoke(aws_env: None, monkeypatch: pytest.MonkeyPatch) -> Spoke:
     return Spoke(seed_vpc(spoke_ec2, REGION), spoke_ec2)
 
 
-@pytest.fixture
-def warm_handler(ledger_table: Any, org_id: str, monkeypatch: pytest.MonkeyPatch) -> Callable[..., Any]:
-    """The on-change handler loaded once, so that calls share one container's caches, as Lambda retries can."""
-    spec = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE})
-    for k, v in spec.environment.items():
-        monkeypatch.setenv(k, v)
-    monkeypatch.setenv("SPOKE_ROLE_NAME", "vpce-guard-spoke")
-    reset_process_caches()
-    handler = spec.load_handler()
-    return lambda event: handler(event, LocalLambdaContext(function_name="OnChangeFunction"))
-
-
 def test_an_expired_spoke_session_is_replaced_and_the_fix_lands(
         invoke: Invoke, injector: FaultInjector, spoke: Spoke, ledger_table: Any) -> None:
     stale: dict[str, str] = {}
@@ -286,7 +271,8 @@ def test_an_expired_spoke_session_is_replaced_and_the_fix_lands(
 
 
 def test_a_session_expiring_during_the_fix_is_recorded_and_the_retry_in_the_same_container_assumes_anew(
-        warm_handler: Callable[..., Any], injector: FaultInjector, spoke: Spoke, ledger_table: Any) -> None:
+        warm: Callable[..., WarmHandler], injector: FaultInjector, spoke: Spoke, ledger_table: Any) -> None:
+    warm_handler = warm(SPOKE_ROLE_NAME="vpce-guard-spoke")
     event = render_event("modify-vpc-endpoint.json", spoke.world.mapping(), account=SPOKE)
     injector.add(faults.expired_token("ec2.ModifyVpcEndpoint", times=1, when=_is_policy_write))
 

@@ -1,0 +1,128 @@
+"""Least privilege: each function's role in template.yaml allows exactly the AWS calls its code makes.
+
+Two readings of "what the code calls" (tests/support/iam_actions.py):
+- recorded: every call a function makes while it handles every event file in events/ (plus dry-run and,
+  when the template wires spokes, a member account through its assumed role), seen by a botocore hook;
+- static: every operation the layer and handlers name in their source (a superset across functions).
+
+Every recorded call must be allowed; every granted action must be recorded, or be listed below with the
+reason the scenarios cannot reach it (and still be in the static set, so the code can call it at all),
+or be one the Lambda service itself uses for the function's event sources.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import boto3
+import pytest
+
+from devkit import template
+from devkit.seed import PLACEHOLDERS, event_files, render_event, seed_vpc
+from tests.support import iam_actions
+from tests.support.faults import FaultInjector
+
+from .conftest import REGION, WarmHandler
+from .test_handler_fuzz import cloudtrail_functions
+
+TEMPLATE = template.load()
+FUNCTIONS = template.functions(TEMPLATE)
+CLOUDTRAIL_FUNCTIONS = set(cloudtrail_functions(TEMPLATE))
+SPOKE = "111111111111"
+GONE_RTB = "rtb-0123456789abcdef0"
+
+#: Granted actions the scenarios here cannot reach, per function, with the reason. Keep this short.
+UNREACHED: dict[str, dict[str, str]] = {}
+
+
+def _props(function: str) -> dict[str, Any]:
+    return TEMPLATE["Resources"][function]["Properties"]
+
+
+def _statements(function: str) -> list[dict[str, Any]]:
+    statements, unknown = iam_actions.policy_statements(_props(function))
+    assert not unknown, f"{function}: policies this test cannot read (teach tests/support/iam_actions.py): {unknown}"
+    return statements
+
+
+def _platform_actions(function: str) -> set[str]:
+    out: set[str] = set()
+    for source in _props(function).get("Events", {}).values():
+        out |= iam_actions.PLATFORM_ACTIONS_BY_EVENT_TYPE.get(source.get("Type", ""), frozenset())
+    return out
+
+
+def _spoke_role_env(function: str) -> bool:
+    env = TEMPLATE.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    return "SPOKE_ROLE_NAME" in {**env, **_props(function).get("Environment", {}).get("Variables", {})}
+
+
+# --------------------------------------------------------------------------------------------- static
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_no_wildcard_actions_and_writes_are_scoped_to_resources(function: str) -> None:
+    for stmt in _statements(function):
+        actions = [str(a) for a in iam_actions._listify(stmt.get("Action", []))]
+        assert "NotAction" not in stmt and "NotResource" not in stmt, stmt
+        assert not [a for a in actions if "*" in a.split(":", 1)[-1] and not a.startswith("sqs:SendMessage")], stmt
+        writes = [a for a in actions if not a.split(":", 1)[1].startswith(
+            ("Describe", "Get", "List", "Query", "Scan", "BatchGet"))]
+        if writes and stmt.get("Effect") == "Allow":
+            assert stmt.get("Resource") not in ("*", ["*"]), f"{function}: {writes} granted on every resource"
+
+
+@pytest.mark.parametrize("function", FUNCTIONS)
+def test_every_granted_action_is_one_the_code_can_call(function: str) -> None:
+    """Whatever the function is, an action no line of the layer or handlers can call is extra."""
+    static = iam_actions.static_operations()
+    granted = iam_actions.granted_actions(_statements(function))
+    extra = {a for a in granted if not any(iam_actions.allows([a], s) for s in static)} - _platform_actions(function)
+    assert not extra, f"{function} is granted actions no code calls: {sorted(extra)}"
+
+
+def test_static_scan_sees_the_calls_we_know_the_code_makes() -> None:
+    static = iam_actions.static_operations()
+    assert {"ec2:DescribeVpcEndpoints", "ec2:ModifyVpcEndpoint", "ec2:DescribeRouteTables",
+            "dynamodb:BatchWriteItem", "dynamodb:Query", "organizations:DescribeOrganization",
+            "sts:AssumeRole"} <= static
+
+
+# --------------------------------------------------------------------------------------------- recorded
+def _record_cloudtrail_function(function: str, warm: Callable[..., WarmHandler], ec2: Any) -> set[str]:
+    world = seed_vpc(ec2, REGION)
+    recorder = FaultInjector()
+    with recorder.installed():
+        for mode in ("enforce", "dry_run"):  # settings are read at the first call: one loaded handler per mode
+            handler = warm(function, MODE=mode)
+            for name in event_files():
+                handler(render_event(name, world.mapping()))
+        # A route table deleted before the event is read: the subnet it named leads to the VPC.
+        handler(render_event("associate-route-table.json", {**world.mapping(), PLACEHOLDERS["rt1"]: GONE_RTB,
+                                                               PLACEHOLDERS["rt2"]: GONE_RTB}))
+        if _spoke_role_env(function):
+            creds = boto3.client("sts", region_name=REGION).assume_role(
+                RoleArn=f"arn:aws:iam::{SPOKE}:role/seed", RoleSessionName="seed")["Credentials"]
+            spoke_ec2 = boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+                                     aws_secret_access_key=creds["SecretAccessKey"],
+                                     aws_session_token=creds["SessionToken"])
+            spoke_world = seed_vpc(spoke_ec2, REGION)
+            warm(function)(render_event("modify-vpc-endpoint.json", spoke_world.mapping(), account=SPOKE))
+    return {iam_actions.iam_action(c.service, c.operation) for c in recorder.calls if c.stage == "call"}
+
+
+@pytest.mark.parametrize("function", sorted(CLOUDTRAIL_FUNCTIONS))
+def test_cloudtrail_function_is_allowed_every_call_it_makes_and_nothing_more(
+        function: str, warm: Callable[..., WarmHandler], ec2: Any) -> None:
+    recorded = _record_cloudtrail_function(function, warm, ec2) - iam_actions.NO_PERMISSION_NEEDED
+    granted = iam_actions.granted_actions(_statements(function))
+
+    missing = {a for a in recorded if not iam_actions.allows(granted, a)}
+    assert not missing, f"{function} calls {sorted(missing)} but template.yaml does not allow them"
+
+    unreached = UNREACHED.get(function, {})
+    extra = {a for a in granted if not any(iam_actions.allows([a], r) for r in recorded)}
+    extra -= set(unreached) | _platform_actions(function)
+    assert not extra, f"{function} is granted {sorted(extra)}, which it never called in any scenario"
+    static = iam_actions.static_operations()
+    assert set(unreached) <= static, "an action listed as unreached must still be one the code can call"
+    assert "ec2:ModifyVpcEndpoint" in recorded and "dynamodb:BatchWriteItem" in recorded  # the scenarios ran
