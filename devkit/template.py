@@ -1,4 +1,5 @@
-"""Read template.yaml the way SAM does, so tests, the demo and the local runner cannot drift from it.
+"""Read template.yaml (or any template of the repository: `path=`) the way SAM does, so tests, the demo and the
+local runner cannot drift from it.
 
 Gives: each function's handler module and environment (Globals merged, Refs to parameters and resources
 resolved), the layer folder, and the ledger table's properties as DynamoDB CreateTable arguments.
@@ -7,8 +8,9 @@ resolved), the layer folder, and the ledger table's properties as DynamoDB Creat
 from __future__ import annotations
 
 import importlib.util
+import re
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
@@ -18,6 +20,10 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = ROOT / "template.yaml"
+#: The member-account stack the hub's StackSet rolls out.
+SPOKE_TEMPLATE = ROOT / "templates" / "spoke.yaml"
+#: Every CloudFormation template of the repository (linted and validated alike).
+TEMPLATES = (TEMPLATE, SPOKE_TEMPLATE)
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -74,36 +80,80 @@ def parameter_values(tpl: dict[str, Any], overrides: Mapping[str, str] | None = 
     return values
 
 
-def resolve(value: Any, params: Mapping[str, str], resources: Mapping[str, str]) -> Any:
-    """Resolve Ref/Sub against parameters and given physical resource names (enough for env vars)."""
+def list_parameters(tpl: dict[str, Any]) -> frozenset[str]:
+    """Parameters whose Ref is a list (CommaDelimitedList, List<…>)."""
+    return frozenset(k for k, v in tpl.get("Parameters", {}).items()
+                     if str(v.get("Type", "")).startswith(("CommaDelimitedList", "List<")))
+
+
+def _pseudo(resources: Mapping[str, str]) -> dict[str, str]:
+    return {"AWS::Region": resources.get("AWS::Region", "us-east-1"),
+            "AWS::AccountId": resources.get("AWS::AccountId", "123456789012"),
+            "AWS::Partition": resources.get("AWS::Partition", "aws"),
+            "AWS::URLSuffix": "amazonaws.com",
+            "AWS::StackName": resources.get("AWS::StackName", "vpce-guard")}
+
+
+def resolve(value: Any, params: Mapping[str, str], resources: Mapping[str, str],
+            list_params: Collection[str] = ()) -> Any:
+    """Resolve Ref/GetAtt/Sub/Join/Select against parameters, pseudo parameters and given physical
+    resource names (enough for environment variables and IAM/bus policies). A Ref to a parameter named in
+    `list_params` gives a list (its value split on commas), as CloudFormation does."""
+    def again(v: Any) -> Any:
+        return resolve(v, params, resources, list_params)
+
     if isinstance(value, dict) and len(value) == 1:
         (key, arg), = value.items()
         if key == "Ref":
             if arg in params:
+                if arg in list_params:
+                    return [p.strip() for p in params[arg].split(",") if p.strip()]
                 return params[arg]
             if arg in resources:
                 return resources[arg]
-            pseudo = {"AWS::Region": resources.get("AWS::Region", "us-east-1"),
-                      "AWS::AccountId": resources.get("AWS::AccountId", "123456789012"),
-                      "AWS::Partition": "aws", "AWS::StackName": resources.get("AWS::StackName", "vpce-guard")}
+            pseudo = _pseudo(resources)
             if arg in pseudo:
                 return pseudo[arg]
             raise KeyError(f"cannot resolve Ref {arg!r}: pass its physical name")
         if key == "Fn::GetAtt":
-            name = f"{arg[0]}.{arg[1]}"
+            name = f"{arg[0]}.{arg[1]}" if isinstance(arg, list) else str(arg)
             if name in resources:
                 return resources[name]
             raise KeyError(f"cannot resolve GetAtt {name!r}: pass its value")
-        if key == "Fn::Sub" and isinstance(arg, str):
-            out = arg
-            for k, v in {**params, **resources}.items():
-                out = out.replace("${" + k + "}", str(v))
-            return out
+        if key == "Fn::Sub":
+            text, local = (arg, {}) if isinstance(arg, str) else (arg[0], again(arg[1]))
+            names = {**_pseudo(resources), **params, **resources, **local}
+
+            def sub(match: re.Match[str]) -> str:
+                if match.group(1) not in names:
+                    raise KeyError(f"cannot resolve ${{{match.group(1)}}} in Fn::Sub")
+                return str(names[match.group(1)])
+
+            return re.sub(r"\$\{([^}!]+)\}", sub, text)
+        if key == "Fn::Join":
+            sep, items = arg
+            resolved = again(items)
+            flat: list[str] = []
+            for item in resolved if isinstance(resolved, list) else [resolved]:
+                flat += [str(i) for i in item] if isinstance(item, list) else [str(item)]
+            return sep.join(flat)
+        if key == "Fn::Select":
+            index, items = again(arg)
+            return items[int(index)]
     if isinstance(value, dict):
-        return {k: resolve(v, params, resources) for k, v in value.items()}
+        return {k: again(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [resolve(v, params, resources) for v in value]
+        return [again(v) for v in value]
     return value
+
+
+def resource_properties(logical_id: str, *, path: Path = TEMPLATE, overrides: Mapping[str, str] | None = None,
+                        resources: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A resource's Properties with every intrinsic resolved, as CloudFormation would hand them to the
+    service (the policies tests evaluate are then exactly what would be deployed)."""
+    tpl = load(path)
+    props = tpl["Resources"][logical_id].get("Properties", {})
+    return resolve(props, parameter_values(tpl, overrides), resources or {}, list_parameters(tpl))
 
 
 def functions(tpl: dict[str, Any] | None = None) -> list[str]:
@@ -123,7 +173,7 @@ def function_spec(logical_id: str, *, resources: Mapping[str, str], overrides: M
     params = parameter_values(tpl, overrides)
     env_raw = {**glob.get("Environment", {}).get("Variables", {}),
                **props.get("Environment", {}).get("Variables", {})}
-    env = {k: str(resolve(v, params, resources)) for k, v in env_raw.items()}
+    env = {k: str(resolve(v, params, resources, list_parameters(tpl))) for k, v in env_raw.items()}
     module, _, name = props.get("Handler", glob.get("Handler", "")).rpartition(".")
     layer_dirs = []
     for layer in props.get("Layers", glob.get("Layers", [])):

@@ -19,12 +19,41 @@ from botocore.exceptions import ClientError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
 from botocore.session import get_session
 
+#: Session name of every spoke-role session: CloudTrail in member accounts shows
+#: `assumed-role/<SPOKE_ROLE_NAME>/vpce-guard` for each change vpce-guard makes.
+ROLE_SESSION_NAME = "vpce-guard"
+
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},
     connect_timeout=5,
     read_timeout=20,
     user_agent_extra="vpce-guard",
 )
+
+
+_LOADER_LOCK = threading.Lock()
+_LOADER: Any = None
+
+
+def new_session(**kwargs: Any) -> boto3.Session:
+    """A boto3 Session that shares this process's botocore data loader.
+
+    Parsing service models is the largest cost of a new session's first client (EC2's is ~0.3 s); with
+    one loader per process each model is parsed once, whatever the number of accounts (one session
+    each) or of runtimes built in one process (tests, in-process sweeps).
+    """
+    global _LOADER
+    core = get_session()
+    with _LOADER_LOCK:
+        if _LOADER is None:
+            _LOADER = core.get_component("data_loader")
+        else:
+            core.register_component("data_loader", _LOADER)
+        session = boto3.Session(botocore_session=core, **kwargs)
+        # boto3 appends its own data folder to the loader's search paths for every Session: keep one copy.
+        paths = _LOADER.search_paths
+        paths[:] = list(dict.fromkeys(paths))
+    return session
 
 
 @dataclass
@@ -44,30 +73,76 @@ class AwsContext:
             return self._clients[service]
 
 
+class AccountUnreachable(Exception):
+    """No way to act in this account: it is not the function's own and no spoke role is configured.
+
+    Raised instead of quietly falling back to the function's own credentials, which would read (and fix)
+    the hub account while the ledger files the result under the member account.
+    """
+
+
+def is_assume_role_failure(exc: BaseException) -> bool:
+    """True when an error comes from assuming the spoke role (role missing, trust refusing us), not from
+    the call made with the role: botocore fetches deferred credentials inside the first API call, so the
+    AssumeRole error surfaces there."""
+    return isinstance(exc, ClientError) and exc.operation_name == "AssumeRole"
+
+
 class SessionFactory:
     """Hands out an `AwsContext` per (account, region).
 
     The function's own account uses the function's credentials; any other account is reached by assuming
-    `SPOKE_ROLE_NAME` in it. Assumed-role credentials refresh themselves shortly before expiry
-    (botocore's refreshable credentials), so they are fetched once per account and cold start, not per call.
+    `SPOKE_ROLE_NAME` in it. Assumed-role credentials are fetched on first use and refresh themselves
+    shortly before expiry (botocore's refreshable credentials), so a warm function assumes the role once
+    per account and credential lifetime, whatever the number of regions, calls or invocations. One STS
+    client (regional endpoint of the function's region, so the tokens are valid in opt-in regions too)
+    and the process's botocore data loader are shared by all accounts, so a new account costs no model
+    parsing.
     """
 
-    def __init__(self, base_session: boto3.Session | None = None, spoke_role_name: str | None = None) -> None:
-        self._base = base_session or boto3.Session()
+    def __init__(self, base_session: boto3.Session | None = None, spoke_role_name: str | None = None, *,
+                 role_session_name: str = ROLE_SESSION_NAME) -> None:
+        self._base = base_session or new_session()
         if spoke_role_name is None:
             spoke_role_name = os.environ.get("SPOKE_ROLE_NAME", "")
         self._spoke_role_name = spoke_role_name
-        self._own_account: str | None = None
+        self._role_session_name = role_session_name
+        self._identity: tuple[str, str] | None = None  # (account, partition) of the base credentials
+        self._sts: Any = None
         self._sessions: dict[str, boto3.Session] = {}
         self._contexts: dict[tuple[str, str], AwsContext] = {}
         self._lock = threading.Lock()
 
     @property
+    def spoke_role_name(self) -> str:
+        return self._spoke_role_name
+
+    @property
+    def home_region(self) -> str:
+        """The function's own region (where its STS endpoint and the ledger are)."""
+        return self._base.region_name or os.environ.get("AWS_REGION") or "us-east-1"
+
+    def _caller(self) -> tuple[str, str]:
+        if self._identity is None:
+            arn = self._sts_client().get_caller_identity()["Arn"]
+            parts = arn.split(":")
+            self._identity = (parts[4], parts[1])
+        return self._identity
+
+    @property
     def own_account(self) -> str:
-        if self._own_account is None:
-            sts = self._base.client("sts", config=RETRY_CONFIG)
-            self._own_account = sts.get_caller_identity()["Account"]
-        return self._own_account
+        return self._caller()[0]
+
+    @property
+    def partition(self) -> str:
+        return self._caller()[1]
+
+    def spoke_role_arn(self, account: str) -> str:
+        return f"arn:{self.partition}:iam::{account}:role/{self._spoke_role_name}"
+
+    def home(self) -> AwsContext:
+        """The function's own account in its own region (organizations, the ledger's region)."""
+        return self.context(self.own_account, self.home_region)
 
     def context(self, account: str, region: str) -> AwsContext:
         key = (account, region)
@@ -91,20 +166,28 @@ class SessionFactory:
             for key in [k for k in self._contexts if k[0] == account]:
                 del self._contexts[key]
 
+    def _sts_client(self) -> Any:
+        with self._lock:
+            if self._sts is None:
+                self._sts = self._base.client("sts", region_name=self.home_region, config=RETRY_CONFIG)
+            return self._sts
+
     def _session_for(self, account: str) -> boto3.Session:
-        if not self._spoke_role_name or account == self.own_account:
+        if account == self.own_account:
             return self._base
+        if not self._spoke_role_name:
+            raise AccountUnreachable(
+                f"account {account} is not this function's account ({self.own_account}) and SPOKE_ROLE_NAME "
+                "is not set, so there is no role to act there")
         with self._lock:
             if account in self._sessions:
                 return self._sessions[account]
-        role_arn = f"arn:aws:iam::{account}:role/{self._spoke_role_name}"
-        sts = self._base.client("sts", config=RETRY_CONFIG)
-        refresher = create_assume_role_refresher(sts, {"RoleArn": role_arn, "RoleSessionName": "vpce-guard"})
-        botocore_session = get_session()
-        botocore_session._credentials = DeferredRefreshableCredentials(
+        refresher = create_assume_role_refresher(self._sts_client(), {
+            "RoleArn": self.spoke_role_arn(account), "RoleSessionName": self._role_session_name})
+        session = new_session()
+        session._session._credentials = DeferredRefreshableCredentials(
             refresh_using=refresher, method="sts-assume-role"
         )
-        session = boto3.Session(botocore_session=botocore_session)
         with self._lock:
             return self._sessions.setdefault(account, session)
 

@@ -34,6 +34,8 @@ class RunResult:
     #: Something failed that a later attempt can get past (throttling, 5xx, stale credentials): the
     #: records say so; an entry point whose platform retries (the on-change function) should fail the run.
     retryable: bool = False
+    #: How much configuration the run read (endpoints, vpcs, route_tables), for sweep summaries.
+    seen: dict[str, int] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -122,7 +124,7 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
                 "account": targets.account, "error": str(exc)})
             rt.factory.forget(targets.account)
             ctx, rule_ctx, snapshot = _read(rt, targets)
-    except (ClientError, BotoCoreError) as exc:
+    except (ClientError, BotoCoreError, aws.AccountUnreachable) as exc:
         reason = f"could not read configuration: {exc}"
         logger.error(reason, extra={"account": targets.account, "region": targets.region})
         result.disposition, result.reason = "failed", reason
@@ -134,6 +136,8 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         result.ledger_items = _write_ledger(rt, [record])
         return result
 
+    result.seen = {"endpoints": len(snapshot.endpoints), "vpcs": len(snapshot.vpcs),
+                   "route_tables": len(snapshot.route_tables)}
     findings = evaluate_all(snapshot, rule_ctx)
     for missing in snapshot.missing_ids:
         findings.append(Finding(rule_id="resource-exists", resource_id=missing, resource_type=_kind(missing),

@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
 
     from .pipeline import RunResult
+    from .sweep import SweepPlan, SweepSummary
 
 
 def emit_outcome_metrics(metrics: Metrics, result: RunResult) -> None:
@@ -19,3 +20,22 @@ def emit_outcome_metrics(metrics: Metrics, result: RunResult) -> None:
         metrics.add_metric(name=status, unit=MetricUnit.Count, value=n)
     if result.disposition != "act":
         metrics.add_metric(name=f"event_{result.disposition}", unit=MetricUnit.Count, value=1)
+
+
+def emit_sweep_started(metrics: Metrics, plan: SweepPlan) -> None:
+    """How much a sweep took on: accounts, units queued, accounts left out."""
+    metrics.add_metric(name="sweep_accounts", unit=MetricUnit.Count, value=len(plan.accounts))
+    metrics.add_metric(name="sweep_units_queued", unit=MetricUnit.Count, value=len(plan.accounts) * len(plan.regions))
+    metrics.add_metric(name="sweep_accounts_skipped", unit=MetricUnit.Count, value=len(plan.skipped_accounts))
+
+
+def emit_sweep_metrics(metrics: Metrics, summary: SweepSummary) -> None:
+    """Once per completed sweep: one count per status (`sweep_remediated`, `sweep_non_compliant`, …, zero
+    included so dashboards and alarms see a value every sweep), failed units, endpoints seen."""
+    from .models import Status
+
+    for status in Status:
+        metrics.add_metric(name=f"sweep_{status.value}", unit=MetricUnit.Count,
+                           value=summary.statuses.get(status.value, 0))
+    metrics.add_metric(name="sweep_units_failed", unit=MetricUnit.Count, value=summary.units_failed)
+    metrics.add_metric(name="sweep_endpoints_seen", unit=MetricUnit.Count, value=summary.endpoints_seen)
