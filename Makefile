@@ -9,8 +9,9 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Every CloudFormation template of the project: the hub (SAM) and, when present, the member-account ones.
 TEMPLATES := template.yaml $(wildcard templates/*.yaml)
+SAM ?= sam
 
-.PHONY: venv test lint demo clean
+.PHONY: venv test lint validate demo clean
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -36,6 +37,10 @@ lint: $(STAMP) $(CHECKOV_STAMP)
 	$(VENV)/bin/cfn-lint $(TEMPLATES)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		$(addprefix -f ,$(TEMPLATES))
+
+## `sam validate --lint` for every template (needs SAM CLI: SAM=/path/to/sam; keep it in its own virtualenv).
+validate:
+	@for t in $(TEMPLATES); do $(SAM) validate --lint --region us-east-1 -t $$t || exit 1; done
 
 ## The story: a moto server seeded with drift, the real handler fixes it, the ledger shows what happened.
 demo: $(STAMP)
