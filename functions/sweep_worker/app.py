@@ -40,7 +40,7 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
     worker = sweep.Worker(runtime(), millis_left=context.get_remaining_time_in_millis)
 
     def record_handler(record: SQSRecord) -> None:
-        finished = worker.process(record.body)
+        finished = worker.process(record.body, receive_count=int(record.attributes.approximate_receive_count))
         if finished is not None:
             emit_sweep_metrics(metrics, finished)
 

@@ -16,6 +16,7 @@ import pytest
 
 from devkit import template
 from tests.support.iam_eval import RequestContext, evaluate
+from vpce_guard import sweep
 
 ORG = "o-exampleorg1"
 OTHER_ORG = "o-otherorg99"
@@ -235,6 +236,8 @@ def test_sweep_runs_on_a_daily_schedule_and_fans_out_through_sqs_with_partial_fa
     assert sqs["Properties"]["BatchSize"] == {"Ref": "SweepBatchSize"}
     queue = res["SweepQueue"]["Properties"]
     assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["SweepDeadLetterQueue", "Arn"]}
+    # The worker records a transient failure on the last delivery, so it must know which one that is.
+    assert queue["RedrivePolicy"]["maxReceiveCount"] == sweep.MAX_RECEIVES
     assert queue["VisibilityTimeout"] >= 6 * res["SweepWorkerFunction"]["Properties"]["Timeout"]
     env = res["SweepFunction"]["Properties"]["Environment"]["Variables"]
     assert env["SWEEP_QUEUE_URL"] == {"Ref": "SweepQueue"}

@@ -52,7 +52,15 @@ ENABLED_OPT_IN = frozenset({"opt-in-not-required", "opted-in"})
 MAX_SUMMARY_FAILURES = 100
 #: A worker does not start a unit with less time than this left (the message is retried instead).
 MIN_MILLIS_PER_UNIT = 60_000
+#: Deliveries of a unit before SQS moves it to the dead-letter queue (template.yaml: SweepQueue
+#: RedrivePolicy maxReceiveCount). A transient failure is retried until the last delivery, where it is
+#: recorded instead, so the sweep still completes.
+MAX_RECEIVES = 3
 SWEEP_TRIGGER_NAME = "ScheduledSweep"
+
+
+class RetryUnit(Exception):
+    """A transient failure (throttling, 5xx, network, stale credentials): run the unit again later."""
 
 
 class FailureKind:
@@ -268,13 +276,18 @@ class UnitRunner:
         self.rt = rt
         self._regions: dict[str, frozenset[str] | tuple[str, str]] = {}
 
-    def _account_regions(self, account: str) -> frozenset[str] | tuple[str, str]:
+    def _account_regions(self, account: str, *, last_attempt: bool) -> frozenset[str] | tuple[str, str]:
         if account not in self._regions:
             try:
                 self._regions[account] = enabled_regions(self.rt.factory.context(account, self.rt.factory.home_region))
             except aws.AccountUnreachable as exc:
                 self._regions[account] = (FailureKind.ACCOUNT_UNREACHABLE, str(exc))
             except (ClientError, BotoCoreError) as exc:
+                if aws.is_transient(exc):
+                    self.rt.factory.forget(account)  # the next attempt starts from fresh credentials
+                    if not last_attempt:
+                        raise RetryUnit(f"{account}: {exc}") from exc
+                    return (FailureKind.READ_FAILED, f"cannot list the account's regions: {exc}")
                 if aws.is_assume_role_failure(exc):
                     self._regions[account] = (
                         FailureKind.ROLE_UNAVAILABLE,
@@ -283,10 +296,12 @@ class UnitRunner:
                     self._regions[account] = (FailureKind.READ_FAILED, f"cannot list the account's regions: {exc}")
         return self._regions[account]
 
-    def run(self, unit: SweepUnit) -> UnitResult:
+    def run(self, unit: SweepUnit, *, last_attempt: bool = True) -> UnitResult:
+        """Sweep one unit. Raises `RetryUnit` on a transient failure unless this is the last attempt, where
+        the failure is recorded like any other."""
         trigger = Trigger(source="sweep", event_id=unit.sweep_id, event_name=SWEEP_TRIGGER_NAME,
                           event_time=unit.started_at)
-        regions = self._account_regions(unit.account)
+        regions = self._account_regions(unit.account, last_attempt=last_attempt)
         failure: tuple[str, str] | None = None
         if isinstance(regions, tuple):
             failure = regions
@@ -303,6 +318,8 @@ class UnitRunner:
 
         result = pipeline.run_targets(self.rt, Targets(account=unit.account, region=unit.region, everything=True),
                                       trigger)
+        if result.retryable and not last_attempt:  # recorded by run_targets; the retry re-reads and finishes
+            raise RetryUnit(f"{unit.account}/{unit.region}: {result.reason or 'a fix failed transiently'}")
         findings = Counter((o.finding.rule_id, o.status.value) for o in result.outcomes)
         out = UnitResult(unit=unit, endpoints_seen=result.seen.get("endpoints", 0), findings=dict(findings),
                          ledger_items=result.ledger_items)
@@ -528,20 +545,22 @@ class Worker:
         self.records = records(rt)
         self.millis_left = millis_left
 
-    def process(self, body: str) -> SweepSummary | None:
-        """Raises on a malformed message or a transient error (the message is retried, then dead-lettered);
-        returns the summary when this unit completed its sweep."""
+    def process(self, body: str, *, receive_count: int = 1) -> SweepSummary | None:
+        """Raises on a malformed message, or on a transient failure before the last delivery (the message is
+        retried; a malformed one ends in the dead-letter queue); returns the summary when this unit
+        completed its sweep."""
         try:
             unit = SweepUnit.model_validate_json(body)
         except ValidationError as exc:
             raise ValueError(f"not a sweep unit: {exc.errors(include_input=False)}") from None
         if self.millis_left is not None and self.millis_left() < MIN_MILLIS_PER_UNIT:
             raise TimeoutError(f"{unit.account}/{unit.region}: too little time left, left for a later delivery")
-        return process_unit(self.rt, self.runner, self.records, unit)
+        return process_unit(self.runner, self.records, unit, last_attempt=receive_count >= MAX_RECEIVES)
 
 
-def process_unit(rt: pipeline.Runtime, runner: UnitRunner, recs: SweepRecords, unit: SweepUnit) -> SweepSummary | None:
-    result = runner.run(unit)
+def process_unit(runner: UnitRunner, recs: SweepRecords, unit: SweepUnit, *,
+                 last_attempt: bool = True) -> SweepSummary | None:
+    result = runner.run(unit, last_attempt=last_attempt)
     if recs.record_unit(result):
         return recs.finish_if_done(unit.sweep_id)
     return None
@@ -557,7 +576,12 @@ def run_sweep(rt: pipeline.Runtime, settings: SweepSettings | None = None, *,
     recs.start(plan, now=now)
     runner = UnitRunner(rt)
     for unit in plan.units():
-        process_unit(rt, runner, recs, unit)
+        for attempt in range(1, MAX_RECEIVES + 1):  # as SQS would redeliver it, without the wait
+            try:
+                process_unit(runner, recs, unit, last_attempt=attempt == MAX_RECEIVES)
+                break
+            except RetryUnit as exc:
+                logger.warning(f"sweep unit will be retried: {exc}", extra={"attempt": attempt})
     summary = recs.get(plan.sweep_id)
     assert summary is not None  # written by start() above
     return summary

@@ -13,6 +13,7 @@ from boto3.dynamodb.conditions import Key
 
 from devkit.org import HUB_FUNCTION_ROLES, OrgWorld
 from devkit.seed import render_event
+from tests.support.faults import EC2_THROTTLE, Fault, FaultInjector, no_backoff
 from tests.support.sts_gate import AssumeRoleGate
 from vpce_guard.sweep import SweepRecords, SweepSummary, SweepUnit
 
@@ -218,3 +219,23 @@ def test_worker_reports_only_the_failed_messages_and_counts_each_unit_once(
     summary = _summary(org_ledger, started["sweep_id"])
     assert summary.status == "complete" and (summary.units_total, summary.units_done) == (3, 3)
     assert summary.findings_by_rule[ROUTE_RULE]["remediated"] == 3  # the duplicate was not counted twice
+
+
+@pytest.mark.parametrize("throttled_times", [1, None], ids=["once", "always"])
+def test_a_throttled_unit_is_retried_by_sqs_and_recorded_on_its_last_delivery(
+        hub: Hub, org: OrgWorld, org_ledger: Any, throttled_times: int | None) -> None:
+    faults = FaultInjector(Fault("ec2.DescribeVpcEndpoints", EC2_THROTTLE, status=503, times=throttled_times))
+    started = hub.sweep()
+    with no_backoff(), faults.installed():
+        report = hub.drain_worker()
+
+    summary = _summary(org_ledger, started["sweep_id"])
+    assert summary.status == "complete" and summary.units_done == 3
+    assert hub.dead_letters() == []  # transient: retried, then recorded, never dead-lettered
+    if throttled_times == 1:  # one unit failed once, succeeded on its second delivery
+        assert len(report.failed_deliveries) == 1 and summary.units_failed == 0
+        assert summary.findings_by_rule[POLICY_RULE]["remediated"] == 6
+    else:  # every unit failed on each of its three deliveries: the third one recorded it
+        assert len(report.failed_deliveries) == 3 * 2 and summary.units_failed == 3
+        assert summary.failures_by_kind == {"read_failed": 3}
+        assert all("RequestLimitExceeded" in f["reason"] for f in summary.failures)
