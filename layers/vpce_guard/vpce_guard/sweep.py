@@ -17,7 +17,8 @@ Shape (template.yaml wires it; `run_sweep` does the same in one process for the 
   emits the sweep's metrics.
 
 Ledger items (same table as evaluations, see README "Reading the ledger"):
-  pk = SWEEP#<sweep id>  sk = SUMMARY                    the summary (gsi1pk = SWEEPS: newest sweeps by index)
+  pk = SWEEP#<sweep id>  sk = PLAN                       accounts, regions, accounts left out (written once)
+  pk = SWEEP#<sweep id>  sk = SUMMARY                    counters (gsi1pk = SWEEPS: newest sweeps by index)
   pk = SWEEP#<sweep id>  sk = UNIT#<account>#<region>    one per unit: outcome, counts, failure reason
 """
 
@@ -48,8 +49,10 @@ SWEEP_ID_RE = re.compile(r"^[0-9]{8}T[0-9]{6}Z-[0-9a-f]{8}$")
 
 #: Region opt-in states in which an account can use a region (DescribeRegions `OptInStatus`).
 ENABLED_OPT_IN = frozenset({"opt-in-not-required", "opted-in"})
-#: Failures kept in full on the summary item (all of them are on their unit items); keeps it far below 400 KB.
-MAX_SUMMARY_FAILURES = 100
+#: Failures kept on the summary item (all of them are on their unit items). Every unit updates that item, and
+#: a write costs by item size, so it stays small: counters and a sample of failures; the account list is on
+#: the sweep's PLAN item, written once.
+MAX_SUMMARY_FAILURES = 25
 #: A worker does not start a unit with less time than this left (the message is retried instead).
 MIN_MILLIS_PER_UNIT = 60_000
 #: Deliveries of a unit before SQS moves it to the dead-letter queue (template.yaml: SweepQueue
@@ -174,15 +177,17 @@ class SweepSummary(BaseModel):
     failures: list[dict[str, str]] = Field(default_factory=list)
 
     @classmethod
-    def from_item(cls, item: Mapping[str, Any]) -> SweepSummary:
+    def from_items(cls, item: Mapping[str, Any], plan: Mapping[str, Any] | None) -> SweepSummary:
+        """From the SUMMARY item and the PLAN item (None: the summary without the account lists)."""
         findings: dict[str, dict[str, int]] = {}
         for key, n in (item.get("findings") or {}).items():
             rule, _, status = key.rpartition("/")
             findings.setdefault(rule, {})[status] = int(n)
+        plan = plan or {}
         return cls(
             sweep_id=item["sweep_id"], status=item["status"], started_at=item["started_at"],
-            finished_at=item.get("finished_at"), accounts=list(item.get("accounts") or []),
-            regions=list(item.get("regions") or []), skipped_accounts=list(item.get("skipped_accounts") or []),
+            finished_at=item.get("finished_at"), accounts=list(plan.get("accounts") or []),
+            regions=list(item.get("regions") or []), skipped_accounts=list(plan.get("skipped_accounts") or []),
             units_total=int(item["units_total"]), units_done=int(item["units_done"]),
             units_failed=int(item["units_failed"]), endpoints_seen=int(item["endpoints_seen"]),
             findings_by_rule=findings, statuses={k: int(v) for k, v in (item.get("statuses") or {}).items()},
@@ -359,11 +364,16 @@ class SweepRecords:
     def start(self, plan: SweepPlan, *, now: datetime | None = None) -> None:
         now = now or _now()
         units = len(plan.accounts) * len(plan.regions)
+        self.table.put_item(Item=_ddb({
+            "pk": _pk(plan.sweep_id), "sk": "PLAN", "record_type": "sweep_plan", "sweep_id": plan.sweep_id,
+            "started_at": plan.started_at, "accounts": plan.accounts, "regions": plan.regions,
+            "skipped_accounts": plan.skipped_accounts, "expires_at": self._expires(now),
+        }), ConditionExpression="attribute_not_exists(pk)")
         item = {
             "pk": _pk(plan.sweep_id), "sk": "SUMMARY", "record_type": "sweep_summary",
             "sweep_id": plan.sweep_id, "status": "running" if units else "complete",
-            "started_at": plan.started_at, "accounts": plan.accounts, "regions": plan.regions,
-            "skipped_accounts": plan.skipped_accounts, "units_total": units, "units_done": 0,
+            "started_at": plan.started_at, "regions": plan.regions, "accounts_total": len(plan.accounts),
+            "units_total": units, "units_done": 0,
             "units_failed": 0, "endpoints_seen": 0, "findings": {}, "statuses": {}, "failures_by_kind": {},
             "failures": [], "gsi1pk": "SWEEPS", "gsi1sk": f"{plan.started_at}#{plan.sweep_id}",
             "expires_at": self._expires(now),
@@ -437,7 +447,7 @@ class SweepRecords:
     def _append_failure(self, u: SweepUnit, result: UnitResult) -> None:
         """Best effort: the first MAX_SUMMARY_FAILURES failures in the summary (each is on its unit item)."""
         failure = {"account": u.account, "region": u.region, "kind": result.failure_kind or "",
-                   "reason": result.reason[:500]}
+                   "reason": result.reason[:300]}
         try:
             self.table.update_item(
                 Key={"pk": _pk(u.sweep_id), "sk": "SUMMARY"},
@@ -448,9 +458,12 @@ class SweepRecords:
             if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                 raise
 
+    def _item(self, sweep_id: str, sk: str) -> dict[str, Any] | None:
+        return self.table.get_item(Key={"pk": _pk(sweep_id), "sk": sk}, ConsistentRead=True).get("Item")
+
     def get(self, sweep_id: str) -> SweepSummary | None:
-        item = self.table.get_item(Key={"pk": _pk(sweep_id), "sk": "SUMMARY"}, ConsistentRead=True).get("Item")
-        return SweepSummary.from_item(item) if item else None
+        item = self._item(sweep_id, "SUMMARY")
+        return SweepSummary.from_items(item, self._item(sweep_id, "PLAN")) if item else None
 
     def units(self, sweep_id: str) -> list[dict[str, Any]]:
         from boto3.dynamodb.conditions import Key
@@ -467,8 +480,8 @@ class SweepRecords:
 
     def finish_if_done(self, sweep_id: str, *, now: datetime | None = None) -> SweepSummary | None:
         """Mark the sweep complete when every unit is counted; returns the summary to the one caller that did."""
-        current = self.get(sweep_id)
-        if current is None or current.status != "running" or current.units_done < current.units_total:
+        item = self._item(sweep_id, "SUMMARY")
+        if item is None or item["status"] != "running" or int(item["units_done"]) < int(item["units_total"]):
             return None
         finished = _stamp(now or _now())
         try:
@@ -482,6 +495,7 @@ class SweepRecords:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return None
             raise
+        current = SweepSummary.from_items(item, self._item(sweep_id, "PLAN"))
         summary = current.model_copy(update={"status": "complete", "finished_at": finished})
         logger.info("sweep complete", extra={"sweep": summary.model_dump(exclude={"accounts", "failures"})})
         return summary
@@ -492,7 +506,7 @@ class SweepRecords:
 
         resp = self.table.query(IndexName=ledger.STATUS_INDEX, KeyConditionExpression=Key("gsi1pk").eq("SWEEPS"),
                                 ScanIndexForward=False, Limit=limit)
-        return [SweepSummary.from_item(i) for i in resp.get("Items", [])]
+        return [SweepSummary.from_items(i, self._item(i["sweep_id"], "PLAN")) for i in resp.get("Items", [])]
 
 
 def records(rt: pipeline.Runtime) -> SweepRecords:

@@ -92,6 +92,10 @@ def test_one_sweep_fixes_every_account_and_region_with_that_accounts_credentials
     assert summary.findings_by_rule[POLICY_RULE]["remediated"] == 12
     assert summary.findings_by_rule[ROUTE_RULE]["remediated"] == 6
     assert summary.statuses["remediated"] == 18 and summary.failures == []
+    [latest] = SweepRecords(org_ledger, 400).latest(limit=1)  # newest sweep by the index, no scan
+    assert latest == summary
+    raw = org_ledger.get_item(Key={"pk": f"SWEEP#{started['sweep_id']}", "sk": "SUMMARY"})["Item"]
+    assert "accounts" not in raw and raw["accounts_total"] == 3  # every unit updates it: it stays small
     units = SweepRecords(org_ledger, 400).units(started["sweep_id"])
     assert {(u["account"], u["region"], u["outcome"]) for u in units} == {(a, r, "ok") for a, r in org.vpcs}
 
