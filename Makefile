@@ -11,7 +11,7 @@ CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 TEMPLATES := template.yaml $(wildcard templates/*.yaml)
 SAM ?= sam
 
-.PHONY: venv test lint validate demo clean
+.PHONY: venv test lint validate demo bench bench-quick clean
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -46,5 +46,21 @@ validate:
 demo: $(STAMP)
 	$(PY) -m devkit.demo
 
+## Benchmarks (not part of `make test`): AWS calls against their lower bounds, sweeps, cold start, Cloud Custodian.
+## Writes benchmarks/results/latest.{md,json}; takes a few minutes.
+C7N_VENV := benchmarks/.venv-c7n
+C7N_STAMP := $(C7N_VENV)/.installed
+
+$(C7N_STAMP): benchmarks/requirements-c7n.txt
+	@test -x $(C7N_VENV)/bin/python || $(PYTHON) -m venv $(C7N_VENV) || python3 -m venv $(C7N_VENV)
+	$(C7N_VENV)/bin/pip install --quiet --disable-pip-version-check -r benchmarks/requirements-c7n.txt
+	@touch $(C7N_STAMP)
+
+bench: $(STAMP) $(C7N_STAMP)
+	$(PY) -m benchmarks.run
+
+bench-quick: $(STAMP) $(C7N_STAMP)
+	$(PY) -m benchmarks.run --quick
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache $(C7N_VENV)

@@ -22,6 +22,7 @@ What is counted:
 from __future__ import annotations
 
 import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -34,6 +35,7 @@ from botocore import handlers
 READ_PREFIXES = ("Describe", "Get", "List", "Query", "Scan", "BatchGet", "Search", "Lookup")
 
 _ITEMS_KEY = "devkit_api_calls_items"
+_START_KEY = "devkit_api_calls_start"
 
 
 def is_read(operation: str) -> bool:
@@ -51,6 +53,9 @@ class ApiCalls:
     by_region: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: Items per BatchWriteItem request, in call order.
     batch_write_items: list[int] = field(default_factory=list)
+    #: Seconds spent inside calls (request to parsed answer, retries included), by (service, operation):
+    #: wall time minus this is the time spent in our own code.
+    seconds: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- recording (called from botocore handlers) ------------------------------------------------------
@@ -60,6 +65,10 @@ class ApiCalls:
             self.by_region[(region or "", service, operation)] += 1
             if items is not None:
                 self.batch_write_items.append(items)
+
+    def _done(self, service: str, operation: str, elapsed: float) -> None:
+        with self._lock:
+            self.seconds[(service, operation)] += elapsed
 
     def _attempt(self, service: str, operation: str) -> None:
         with self._lock:
@@ -91,6 +100,9 @@ class ApiCalls:
         """HTTP attempts beyond the first of each call (throttling, transient errors)."""
         return max(0, sum(self.attempts.values()) - self.total)
 
+    def seconds_in_calls(self) -> float:
+        return float(sum(self.seconds.values()))
+
     def items_per_batch_write(self) -> float | None:
         return sum(self.batch_write_items) / len(self.batch_write_items) if self.batch_write_items else None
 
@@ -120,6 +132,19 @@ def _on_before_call(event_name: str, context: dict[str, Any], **_: Any) -> None:
         counters = list(_active)
     for c in counters:
         c._call(service, operation, context.get("client_region"), items)
+    context[_START_KEY] = time.perf_counter()
+
+
+def _on_after_call(event_name: str, context: dict[str, Any], **_: Any) -> None:
+    start = context.get(_START_KEY)
+    if start is None or not _active:
+        return
+    elapsed = time.perf_counter() - start
+    service, operation = _names(event_name)
+    with _active_lock:
+        counters = list(_active)
+    for c in counters:
+        c._done(service, operation, elapsed)
 
 
 def _on_before_send(event_name: str, **_: Any) -> None:
@@ -136,6 +161,8 @@ _HANDLERS: tuple[tuple[str, Any], ...] = (
     ("provide-client-params", _on_provide_params),
     ("before-call", _on_before_call),
     ("before-send", _on_before_send),
+    ("after-call", _on_after_call),
+    ("after-call-error", _on_after_call),
 )
 
 

@@ -7,7 +7,10 @@ with botocore event hooks on every session (same mechanism as `devkit.api_calls`
 - `provide-client-params`: a NextToken we issued is taken out of the request (moto would not understand
   it) and turned into an offset;
 - `after-call`: the full result moto returned is cut to one page (MaxResults if given, else the API's
-  maximum, never more than the maximum) starting at that offset, and a NextToken is added when more remain.
+  maximum, never more than the maximum) starting at that offset, and a NextToken is added when more remain;
+- `before-call` (registered last, so call counters still see the call): later pages of the same listing are
+  served from the full answer moto gave for the first page. moto serialises every item on every call, so
+  asking it again per page would make a 1,000-route-table listing cost ten full serialisations (minutes).
 
 Page sizes are the maxima AWS documents and botocore's service model records (`max` of the MaxResults
 shape: DescribeRouteTables 100, DescribeVpcs 1000, organizations ListAccounts 20 …; DescribeVpcEndpoints and
@@ -18,6 +21,7 @@ NextToken in its answer) are left alone. The model is off unless a `aws_paging()
 
 from __future__ import annotations
 
+import json
 import math
 import threading
 from collections.abc import Iterator, Mapping
@@ -29,6 +33,8 @@ from botocore import handlers
 
 _TOKEN_PREFIX = "devkit-page:"  # noqa: S105 - a page marker, not a secret
 _OFFSET_KEY = "devkit_paging_offset"
+_CACHE_KEY = "devkit_paging_key"
+_SERVED_KEY = "devkit_paging_served"
 #: Operations whose MaxResults shape has no `max` in the service model: AWS documents the cap in prose.
 DOCUMENTED_MAXIMA: Mapping[tuple[str, str], int] = {
     ("ec2", "DescribeVpcEndpoints"): 1000,
@@ -39,6 +45,8 @@ DEFAULT_MAXIMUM = 1000
 
 _state_lock = threading.Lock()
 _overrides: list[dict[tuple[str, str], int]] = []
+#: Full answers of listings being paged, by (service, operation, parameters without the token).
+_answers: dict[str, dict[str, Any]] = {}
 
 
 @lru_cache(maxsize=1)
@@ -96,27 +104,63 @@ def _on_provide_params(params: dict[str, Any], model: Any, context: dict[str, An
     if isinstance(token, str) and token.startswith(_TOKEN_PREFIX):
         del params["NextToken"]
         context[_OFFSET_KEY] = int(token[len(_TOKEN_PREFIX):])
+    if _paging_spec(model.service_model.service_name, model.name) is not None:
+        context[_CACHE_KEY] = json.dumps([model.service_model.service_name, model.name, params], sort_keys=True,
+                                         default=str)
+
+
+def _on_before_call(model: Any, context: dict[str, Any], **_: Any) -> tuple[Any, dict[str, Any]] | None:
+    """A later page: answer from the first page's full result instead of asking moto again."""
+    if not _overrides or not context.get(_OFFSET_KEY):
+        return None
+    with _state_lock:
+        full = _answers.get(context.get(_CACHE_KEY, ""))
+    if full is None:
+        return None
+    from botocore.awsrequest import AWSResponse
+
+    context[_SERVED_KEY] = True
+    parsed = dict(full)
+    _cut(parsed, model, context)
+    return AWSResponse(url="", status_code=200, headers={}, raw=None), parsed
 
 
 def _on_after_call(parsed: dict[str, Any], model: Any, context: dict[str, Any], http_response: Any,
                    **_: Any) -> None:
-    if not _overrides or getattr(http_response, "status_code", 200) >= 300:
+    if not _overrides or getattr(http_response, "status_code", 200) >= 300 or context.get(_SERVED_KEY):
         return
     spec = _paging_spec(model.service_model.service_name, model.name)
-    if spec is None or parsed.get("NextToken"):
+    if spec is None or parsed.get("NextToken") or not isinstance(parsed.get(spec[0]), list):
         return  # not modelled, or moto pages this one natively
-    result_key, _, maximum = spec
-    items = parsed.get(result_key)
-    if not isinstance(items, list):
-        return
-    size = _maximum(model.service_model.service_name, model.name, maximum)
+    if len(parsed[spec[0]]) > _page_size(model, context) and _CACHE_KEY in context:
+        with _state_lock:
+            _answers[context[_CACHE_KEY]] = dict(parsed)
+    _cut(parsed, model, context)
+
+
+def _page_size(model: Any, context: dict[str, Any]) -> int:
+    spec = _paging_spec(model.service_model.service_name, model.name)
+    assert spec is not None
+    size = _maximum(model.service_model.service_name, model.name, spec[2])
     requested = context.get("devkit_paging_requested")
-    if isinstance(requested, int) and requested > 0:
-        size = min(size, requested)
+    return min(size, requested) if isinstance(requested, int) and requested > 0 else size
+
+
+def _cut(parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
+    """Cut a full answer to the page the request asked for, adding a NextToken when more remain."""
+    spec = _paging_spec(model.service_model.service_name, model.name)
+    assert spec is not None
+    result_key = spec[0]
+    items = parsed[result_key]
+    size = _page_size(model, context)
     offset = int(context.get(_OFFSET_KEY, 0))
     parsed[result_key] = items[offset:offset + size]
+    parsed.pop("NextToken", None)
     if offset + size < len(items):
         parsed["NextToken"] = f"{_TOKEN_PREFIX}{offset + size}"
+    elif offset:
+        with _state_lock:
+            _answers.pop(context.get(_CACHE_KEY, ""), None)
 
 
 def _remember_limit(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
@@ -127,9 +171,10 @@ def _remember_limit(params: dict[str, Any], model: Any, context: dict[str, Any],
         context["devkit_paging_requested"] = params[spec[1]]
 
 
-_HANDLERS: tuple[tuple[str, Any], ...] = (
+_HANDLERS: tuple[tuple[Any, ...], ...] = (
     ("provide-client-params", _on_provide_params),
     ("provide-client-params", _remember_limit),
+    ("before-call", _on_before_call, handlers.REGISTER_LAST),
     ("after-call", _on_after_call),
 )
 
@@ -160,6 +205,8 @@ def aws_paging(page_sizes: Mapping[tuple[str, str], int] | None = None) -> Itera
                 if _overrides[i] is table:
                     del _overrides[i]
                     break
+            if not _overrides:
+                _answers.clear()
 
 
 install()

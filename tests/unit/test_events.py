@@ -136,7 +136,7 @@ def test_fixture_is_a_full_eventbridge_envelope(name: str) -> None:
     assert detail["recipientAccountId"] == event["account"] == ACCOUNT
     assert detail["userIdentity"]["arn"] == ACTOR
     assert "errorCode" not in detail
-    # The models accept the fixture as it is (the envelope is Powertools' EventBridgeModel).
+    # The models accept the fixture as it is (the envelope has the fields of Powertools' EventBridgeModel).
     model = events.CloudTrailEvent.model_validate(event)
     assert model.detail.event_name == detail["eventName"]
 

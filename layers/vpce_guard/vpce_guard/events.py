@@ -18,9 +18,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
-from aws_lambda_powertools.utilities.parser.models import EventBridgeModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from vpce_guard.models import Targets, Trigger
@@ -181,12 +181,25 @@ class CloudTrailDetail(_Lenient):
     tls_details: dict[str, Any] | None = Field(None, alias="tlsDetails")
 
 
-class CloudTrailEvent(EventBridgeModel):
-    """The EventBridge envelope (Powertools' model) with a typed CloudTrail `detail`."""
+class CloudTrailEvent(BaseModel):
+    """The EventBridge envelope with a typed CloudTrail `detail`.
+
+    Field for field the envelope of Powertools' `EventBridgeModel`, declared here because importing that
+    model imports every Powertools parser model (about 70 ms of CPU on each cold start).
+    """
 
     model_config = ConfigDict(extra="allow", populate_by_name=True)
 
-    detail: CloudTrailDetail  # type: ignore[assignment]  # narrower than the base's RawDictOrModel
+    version: str
+    id: str
+    source: str
+    account: str
+    time: datetime
+    region: str
+    resources: list[str]
+    detail_type: str = Field(alias="detail-type")
+    detail: CloudTrailDetail
+    replay_name: str | None = Field(None, alias="replay-name")
 
 
 # --------------------------------------------------------------------------------------------- result

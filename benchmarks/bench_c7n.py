@@ -1,0 +1,146 @@
+"""Case 5: side by side with Cloud Custodian on the same moto server state.
+
+State: N VPCs, each with an S3 gateway endpoint on its main route table; half keep AWS's default full-access
+policy (open), half are confined by aws:PrincipalOrgID to the organization. Truth: the open half.
+
+- Cloud Custodian 0.9.53 from PyPI, in its own virtualenv (benchmarks/.venv-c7n, made by `make bench`):
+  `custodian run --cache-period 0` of an `aws.vpc-endpoint` policy with the `cross-account` filter and
+  `whitelist_orgids: [<the organization>]` — detection only.
+- vpce-guard: one sweep unit of the account-region in dry_run mode (`python -m benchmarks.sweep_once`),
+  which evaluates every rule (endpoint policies and gateway route tables) and writes the ledger.
+
+Both run as fresh processes (interpreter start and imports included), alternately, several times; the
+median wall time of each and their ratio are reported, with the endpoints each flagged against the truth.
+Both processes use the same call counter and AWS paging model (c7n through a sitecustomize).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+C7N_VENV = ROOT / "benchmarks" / ".venv-c7n"
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TABLE = "vpce-guard-ledger-c7n"
+
+POLICY = """policies:
+  - name: vpce-cross-account
+    resource: aws.vpc-endpoint
+    filters:
+      - type: cross-account
+        whitelist_orgids: [{org_id}]
+"""
+
+
+def seed(n_vpcs: int) -> tuple[str, set[str], set[str]]:
+    """Seed the server AWS_ENDPOINT_URL points at; returns (org id, open endpoint ids, all endpoint ids)."""
+    import boto3
+
+    from devkit import template
+    from devkit.seed import confined_policy
+
+    org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
+        "Organization"]["Id"]
+    template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    opened, every = set(), set()
+    for i in range(n_vpcs):
+        vpc = ec2.create_vpc(CidrBlock=f"10.{i // 256}.{i % 256}.0/24")["Vpc"]["VpcId"]
+        main = ec2.describe_route_tables(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["RouteTables"][0]
+        kwargs: dict[str, Any] = {"VpcId": vpc, "ServiceName": f"com.amazonaws.{REGION}.s3",
+                                  "VpcEndpointType": "Gateway", "RouteTableIds": [main["RouteTableId"]]}
+        if i % 2:
+            kwargs["PolicyDocument"] = confined_policy(org_id)
+        endpoint = ec2.create_vpc_endpoint(**kwargs)["VpcEndpoint"]["VpcEndpointId"]
+        every.add(endpoint)
+        if not i % 2:
+            opened.add(endpoint)
+    return org_id, opened, every
+
+
+def _env(url: str, extra: dict[str, str]) -> dict[str, str]:
+    keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
+    return {**keep, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+            "AWS_DEFAULT_REGION": REGION, **extra}
+
+
+def run_c7n(url: str, org_id: str, workdir: Path) -> dict[str, Any]:
+    policy = workdir / "policy.yml"
+    policy.write_text(POLICY.format(org_id=org_id))
+    out = workdir / "c7n-out"
+    calls_file = workdir / "c7n-calls.json"
+    env = _env(url, {"PYTHONPATH": str(ROOT / "benchmarks" / "c7n_site"), "VPCE_GUARD_BENCH_ROOT": str(ROOT),
+                     "VPCE_GUARD_BENCH_CALLS": str(calls_file)})
+    start = time.perf_counter()
+    proc = subprocess.run([str(C7N_VENV / "bin" / "custodian"), "run", "--cache-period", "0", "-s", str(out),
+                           "-r", REGION, str(policy)], env=env, capture_output=True, text=True, cwd=workdir,
+                          check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"custodian failed: {proc.stderr[-2000:]}")
+    resources = json.loads((out / "vpce-cross-account" / "resources.json").read_text())
+    return {"seconds": seconds, "flagged": sorted(r["VpcEndpointId"] for r in resources),
+            "calls": json.loads(calls_file.read_text()) if calls_file.exists() else {}}
+
+
+def run_vpce_guard(url: str) -> dict[str, Any]:
+    env = _env(url, {"LEDGER_TABLE": TABLE, "MODE": "dry_run", "POWERTOOLS_LOG_LEVEL": "ERROR",
+                     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+                     "POWERTOOLS_SERVICE_NAME": "vpce-guard", "PYTHONPATH": str(ROOT)})
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep_once", ACCOUNT, REGION], env=env,
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"vpce-guard sweep failed: {proc.stderr[-2000:]}")
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"seconds": seconds, **out}
+
+
+def _score(flagged: list[str], truth: set[str], every: set[str]) -> dict[str, int]:
+    got = set(flagged) & every
+    return {"flagged": len(got), "true_positives": len(got & truth), "false_positives": len(got - truth),
+            "missed": len(truth - got)}
+
+
+def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
+    from devkit.moto_server import moto_server
+
+    from .harness import environment
+
+    if not (C7N_VENV / "bin" / "custodian").exists():
+        return {"skipped": f"Cloud Custodian is not installed in {C7N_VENV} (`make bench` installs it)"}
+    with moto_server() as url, environment({"AWS_ENDPOINT_URL": url}), tempfile.TemporaryDirectory() as tmp:
+        os.environ["AWS_ENDPOINT_URL"] = url
+        org_id, truth, every = seed(n_vpcs)
+        c7n_runs, guard_runs = [], []
+        for _ in range(repeats):
+            c7n_runs.append(run_c7n(url, org_id, Path(tmp)))
+            guard_runs.append(run_vpce_guard(url))
+    c7n_s = statistics.median(r["seconds"] for r in c7n_runs)
+    guard_s = statistics.median(r["seconds"] for r in guard_runs)
+    last_c7n, last_guard = c7n_runs[-1], guard_runs[-1]
+    return {
+        "vpcs": n_vpcs, "endpoints": len(every), "open": len(truth), "repeats": repeats,
+        "c7n": {"version": "0.9.53", "seconds_median": round(c7n_s, 3),
+                "seconds": [round(r["seconds"], 3) for r in c7n_runs], "calls": last_c7n["calls"],
+                **_score(last_c7n["flagged"], truth, every)},
+        "vpce_guard": {"seconds_median": round(guard_s, 3), "seconds": [round(r["seconds"], 3) for r in guard_runs],
+                       "run_seconds": last_guard["run_seconds"], "import_seconds": last_guard["import_seconds"],
+                       "calls": last_guard["calls"], "rules": last_guard["rules"],
+                       "evaluations": last_guard["evaluations"], **_score(last_guard["flagged"], truth, every)},
+        "ratio_vpce_guard_to_c7n": round(guard_s / c7n_s, 3) if c7n_s else None,
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(int(sys.argv[1]) if len(sys.argv) > 1 else 20, 1), indent=2))

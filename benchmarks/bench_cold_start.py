@@ -1,0 +1,213 @@
+"""Case 4: cold start — import time of each handler module, and the built size of each function and the layer.
+
+Import time, as close to Lambda's python3.13 runtime as this machine allows: Python 3.13 (pyenv) started
+without site-packages, with Lambda's sys.path order — the function's code, the layer built by its Makefile
+for x86_64, then a "runtime" folder holding only what Lambda's runtime provides (boto3 and its dependencies,
+at the pinned versions). So the import sees exactly the packages Lambda would, and none of the dev tools in
+.venv (moto brings `requests`, which the X-Ray SDK would otherwise find and patch). The function's
+environment comes from template.yaml plus what Lambda sets (Powertools' Tracer sees a Lambda and patches as
+it would there); the handler file is executed as Lambda's bootstrap does. Without Python 3.13 the .venv's
+Python is used, and the report says so. Wall and CPU time
+are both reported: this machine is shared with other jobs, and CPU time is what the import itself costs.
+The median of several runs is compared with the target.
+
+Artifact size: `sam build` into a temporary folder when SAM CLI is installed (`.venv-sam/bin/sam` or on
+PATH); otherwise each resource's Makefile build target with a temporary ARTIFACTS_DIR, which is what
+`sam build` runs for `BuildMethod: makefile`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from devkit import template
+
+ROOT = Path(__file__).resolve().parents[1]
+RUNS = 9
+
+_PROBE = r"""
+import importlib.util, json, os, sys, time
+spec = json.loads(sys.argv[1])
+sys.path[:0] = spec["paths"]
+os.environ.update(spec["env"])
+wall, cpu = time.perf_counter(), time.process_time()
+mod_spec = importlib.util.spec_from_file_location(spec["module"], spec["file"])
+module = importlib.util.module_from_spec(mod_spec)
+sys.modules[spec["module"]] = module
+mod_spec.loader.exec_module(module)
+assert callable(getattr(module, spec["handler"]))
+print(json.dumps({"wall_ms": (time.perf_counter() - wall) * 1000, "cpu_ms": (time.process_time() - cpu) * 1000}))
+"""
+
+
+def _lambda_env(fn: template.FunctionSpec) -> dict[str, str]:
+    return {
+        **fn.environment,
+        "AWS_LAMBDA_FUNCTION_NAME": fn.logical_id, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
+        "LAMBDA_TASK_ROOT": str(fn.code_dir), "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
+        # Lambda runs the X-Ray daemon; nothing is sent during an import, the address only has to parse.
+        "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "_X_AMZN_TRACE_ID": "Root=1-00000000-000000000000000000000000",
+    }
+
+
+def _probe_spec(fn: template.FunctionSpec) -> dict[str, Any]:
+    return {"paths": [*(str(d) for d in fn.layer_dirs), str(fn.code_dir)], "env": _lambda_env(fn),
+            "module": fn.handler_module, "file": str(fn.code_dir / f"{fn.handler_module}.py"),
+            "handler": fn.handler_name}
+
+
+def _clean_env() -> dict[str, str]:
+    keep = ("PATH", "HOME", "LANG", "LC_ALL", "TMPDIR")
+    return {k: v for k, v in os.environ.items() if k in keep}
+
+
+PY313 = Path.home() / ".pyenv" / "versions" / "3.13.0" / "bin" / "python3.13"
+RUNTIME_PACKAGES = ("boto3", "botocore", "s3transfer", "jmespath", "python-dateutil", "six", "urllib3")
+
+
+def lambda_like_python(workdir: Path) -> tuple[list[str], list[str], str]:
+    """(interpreter command, extra sys.path entries, description) for import timing."""
+    if not PY313.exists():
+        return [sys.executable], [], f"{sys.executable} (.venv, Python {sys.version.split()[0]}): no Python 3.13"
+    layer = workdir / "layer"
+    runtime = workdir / "runtime"
+    layer.mkdir(parents=True, exist_ok=True)
+    pip = f"{PY313} -m pip"
+    subprocess.run(["make", "-s", "-C", str(ROOT / "layers" / "vpce_guard"), "build-VpceGuardLayer",
+                    f"ARTIFACTS_DIR={layer}", "LAMBDA_ARCH=x86_64", "LAMBDA_PYTHON=3.13", f"PIP={pip}"],
+                   check=True, capture_output=True, text=True)
+    pins = [line.strip() for line in (ROOT / "requirements" / "constraints.txt").read_text().splitlines()
+            if line.split("==")[0].strip().lower() in RUNTIME_PACKAGES]
+    subprocess.run([str(PY313), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-compile",
+                    "--target", str(runtime), "--platform", "manylinux2014_x86_64", "--implementation", "cp",
+                    "--python-version", "3.13", "--only-binary=:all:", *pins],
+                   check=True, capture_output=True, text=True)
+    return ([str(PY313), "-S"], [str(layer / "python"), str(runtime)],
+            "Python 3.13, no site-packages; layer built for x86_64 + boto3 as the runtime provides it")
+
+
+def import_times(fn: template.FunctionSpec, python: list[str], extra_paths: list[str],
+                 runs: int = RUNS) -> dict[str, Any]:
+    probe = _probe_spec(fn)
+    if extra_paths:  # the built layer replaces the source folder; boto3 comes after it, as in Lambda
+        probe["paths"] = [str(fn.code_dir), *extra_paths]
+    spec = json.dumps(probe)
+    samples = []
+    for _ in range(runs):
+        out = subprocess.run([*python, "-c", _PROBE, spec], capture_output=True, text=True, check=True,
+                             env=_clean_env(), cwd=tempfile.gettempdir())
+        samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    by_package = _import_breakdown(python, spec)
+    return {
+        "function": fn.logical_id, "runs": runs,
+        "wall_ms_median": round(statistics.median(s["wall_ms"] for s in samples), 1),
+        "cpu_ms_median": round(statistics.median(s["cpu_ms"] for s in samples), 1),
+        "wall_ms_min": round(min(s["wall_ms"] for s in samples), 1),
+        "top_packages_ms": by_package,
+        "load_average": round(os.getloadavg()[0], 2),
+    }
+
+
+def _import_breakdown(python: list[str], spec: str) -> dict[str, float]:
+    """Self time of every module imported, added up per top-level package (`python -X importtime`)."""
+    out = subprocess.run([*python, "-X", "importtime", "-c", _PROBE, spec], capture_output=True, text=True,
+                         check=True, env=_clean_env(), cwd=tempfile.gettempdir())
+    totals: Counter[str] = Counter()
+    for line in out.stderr.splitlines():
+        m = re.match(r"import time:\s+(\d+) \|\s+\d+ \|(\s*)(\S+)", line)
+        if m:
+            totals[m.group(3).split(".")[0]] += int(m.group(1)) / 1000
+    return {k: round(v, 1) for k, v in totals.most_common(8)}
+
+
+# ------------------------------------------------------------------------------------------- artifact size
+def _sam() -> str | None:
+    local = ROOT / ".venv-sam" / "bin" / "sam"
+    return str(local) if local.exists() else shutil.which("sam")
+
+
+def _tree_size(path: Path) -> int:
+    return sum(p.stat().st_size for p in path.rglob("*") if p.is_file() and not p.is_symlink())
+
+
+def build_sizes() -> dict[str, Any]:
+    tpl = template.load()
+    layers = [k for k, v in tpl["Resources"].items() if v["Type"] == "AWS::Serverless::LayerVersion"]
+    functions = template.functions(tpl)
+    with tempfile.TemporaryDirectory(prefix="vpce-guard-bench-build-") as tmp:
+        build = Path(tmp) / "build"
+        sam = _sam()
+        method = "sam build"
+        if sam:
+            proc = subprocess.run([sam, "build", "--template-file", str(ROOT / "template.yaml"), "--build-dir",
+                                   str(build), "--base-dir", str(ROOT)], check=False, capture_output=True, text=True,
+                                  cwd=ROOT)
+            if proc.returncode != 0:
+                sam = None
+        if not sam:
+            method = "Makefile build targets (what sam build runs for BuildMethod: makefile)"
+            pip = f"{sys.executable} -m pip"
+            for logical_id in [*layers, *functions]:
+                uri = tpl["Resources"][logical_id]["Properties"].get("ContentUri") or tpl["Resources"][logical_id][
+                    "Properties"]["CodeUri"]
+                out = build / logical_id
+                out.mkdir(parents=True)
+                subprocess.run(["make", "-s", "-C", str(ROOT / uri), f"build-{logical_id}", f"ARTIFACTS_DIR={out}",
+                                f"PIP={pip}"], check=True, capture_output=True, text=True)
+        sizes = {lid: _tree_size(build / lid) for lid in [*layers, *functions]}
+        layer_packages: dict[str, int] = {}
+        for lid in layers:
+            pkg_root = build / lid / "python"
+            if pkg_root.is_dir():
+                per = {p.name: (_tree_size(p) if p.is_dir() else p.stat().st_size) for p in pkg_root.iterdir()}
+                layer_packages = dict(sorted(per.items(), key=lambda kv: -kv[1])[:8])
+                bundled = sorted(n for n in per if n.split("-")[0] in {"boto3", "botocore", "s3transfer"})
+    return {
+        "method": method,
+        "bytes": sizes,
+        "total_bytes": sum(sizes.values()),
+        "total_mb": round(sum(sizes.values()) / 1e6, 2),
+        "layer_largest": {k: round(v / 1e6, 2) for k, v in layer_packages.items()},
+        "bundles_boto": bundled if layers else [],
+    }
+
+
+def run(runs: int = RUNS) -> dict[str, Any]:
+    resources = {"LedgerTable": "vpce-guard-ledger"}
+    tpl = template.load()
+    imports = []
+    with tempfile.TemporaryDirectory(prefix="vpce-guard-bench-py313-") as tmp:
+        python, extra_paths, interpreter = lambda_like_python(Path(tmp))
+        for fn in _function_specs(tpl, resources):
+            imports.append(import_times(fn, python, extra_paths, runs))
+    return {"interpreter": interpreter, "imports": imports, "artifacts": build_sizes()}
+
+
+def _function_specs(tpl: dict[str, Any], resources: dict[str, str]) -> list[template.FunctionSpec]:
+    out = []
+    for logical_id in template.functions(tpl):
+        try:
+            fn = template.function_spec(logical_id, resources=resources, tpl=tpl)
+        except KeyError:
+            # A function referring to resources this benchmark does not name: resolve them to their logical id.
+            names = {k: k for k in tpl["Resources"]}
+            names.update({f"{k}.Arn": f"arn:aws:bench:::{k}" for k in tpl["Resources"]})
+            fn = template.function_spec(logical_id, resources={**names, **resources}, tpl=tpl)
+        out.append(fn)
+    return out
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(5), indent=2))

@@ -1,0 +1,134 @@
+"""Case 1: every event file in events/, on a compliant VPC and on a violating one, through the real handler.
+
+The function is warm (one invocation on another VPC first), as most invocations are; what a cold start adds
+is measured too (one DescribeOrganization when AllowedOrgIds is empty). Each case gets its own VPC, seeded
+as `devkit.seed.seed_vpc` does (an S3 gateway endpoint and an SSM interface endpoint):
+
+- compliant: both policies confined to the organization, the gateway endpoint on every route table;
+- violating: AWS's default full-access policies, the gateway endpoint on one of three route tables.
+
+Where the event describes a change that leaves a trace (a deleted endpoint, a removed association), that
+change is made first, so the handler sees the world the event reports.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from devkit.api_calls import count_api_calls
+from devkit.paging import aws_paging
+
+from .harness import REGION, TABLE, MotoWorld, moto_world, ratio, timed
+from .lower_bounds import EventTruth, event_bound, needed_reads
+
+ENDPOINT_EVENTS = {"CreateVpcEndpoint", "ModifyVpcEndpoint", "DeleteVpcEndpoints"}
+VPC_EVENTS = {"ModifyVpcAttribute", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress",
+              "ModifySecurityGroupRules"}
+
+
+@dataclass
+class EventResult:
+    event: str
+    event_name: str
+    scenario: str
+    calls: int
+    bound: int
+    ratio: float | None
+    reads: dict[str, int]
+    writes: dict[str, int]
+    bound_detail: dict[str, int]
+    ledger_items: int
+    statuses: dict[str, int]
+    seconds: float
+
+
+def _prepare(name: str, world: Any, ec2: Any) -> None:
+    if name == "delete-vpc-endpoints.json":
+        ec2.delete_vpc_endpoints(VpcEndpointIds=[world.ids["ssm_endpoint"]])
+    elif name == "disassociate-route-table.json":
+        ec2.disassociate_route_table(AssociationId=world.ids["assoc1"])
+
+
+def _truth(name: str, event_name: str, world: Any, violating: bool) -> EventTruth:
+    s3, ssm = world.ids["s3_endpoint"], world.ids["ssm_endpoint"]
+    deleted = {ssm} if name == "delete-vpc-endpoints.json" else set()
+    if event_name in ENDPOINT_EVENTS:
+        named = {"delete-vpc-endpoints.json": ssm}.get(name, s3)
+        in_scope = tuple(e for e in (named,) if e not in deleted)
+        names_vpc, vpc_scope, locatable = event_name == "CreateVpcEndpoint", False, True
+    elif event_name in VPC_EVENTS:
+        in_scope, names_vpc, vpc_scope, locatable = (s3, ssm), event_name == "ModifyVpcAttribute", True, True
+    elif event_name == "DisassociateRouteTable":
+        in_scope, names_vpc, vpc_scope, locatable = (), False, True, False
+    else:  # route-table events concern the gateway endpoints of the VPC
+        in_scope, names_vpc, vpc_scope, locatable = (s3,), event_name == "CreateRouteTable", True, True
+    gateway = tuple(e for e in in_scope if e == s3)
+    return EventTruth(
+        names_endpoints=event_name in ENDPOINT_EVENTS, names_vpc=names_vpc, vpc_locatable=locatable,
+        in_scope=in_scope, gateway_in_scope=gateway, to_fix=in_scope if violating else (), vpc_scope=vpc_scope)
+
+
+def run(quick: bool = False) -> dict[str, Any]:
+    from devkit import template
+    from devkit.lambda_context import LocalLambdaContext
+    from devkit.seed import confined_policy, event_files, render_event, seed_vpc
+    from vpce_guard import aws
+
+    results: list[EventResult] = []
+    with moto_world() as mw, aws_paging():
+        _set_function_env(mw)
+        handler = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE}).load_handler()
+        ctx = LocalLambdaContext(function_name="OnChangeFunction")
+
+        # Cold start: what the first invocation pays on top of a warm one.
+        warm_world = seed_vpc(mw.ec2, REGION, name="warm-up", cidr="10.255.0.0/16",
+                              s3_policy=confined_policy(mw.org_id), associate_all=True)
+        with count_api_calls() as cold:
+            handler(render_event("modify-vpc-endpoint.json", warm_world.mapping()), ctx)
+        with count_api_calls() as warm:
+            handler(render_event("modify-vpc-endpoint.json", warm_world.mapping()), ctx)
+        cold_extra = dict(cold.calls - warm.calls)
+
+        reads_needed = needed_reads()
+        files = event_files()[:3] if quick else event_files()
+        for i, name in enumerate(files):
+            for j, scenario in enumerate(("compliant", "violating")):
+                violating = scenario == "violating"
+                world = seed_vpc(mw.ec2, REGION, name=f"{scenario}-{i}", cidr=f"10.{2 * i + j + 1}.0.0/16",
+                                 s3_policy=None if violating else confined_policy(mw.org_id),
+                                 associate_all=not violating)
+                _prepare(name, world, mw.ec2)
+                event = render_event(name, world.mapping())
+                with count_api_calls() as calls:
+                    summary, seconds = timed(lambda event=event: handler(event, ctx))
+                truth = _truth(name, event["detail"]["eventName"], world, violating)
+                bound = event_bound(truth, summary["ledger_items"], reads_needed)
+                statuses: dict[str, int] = summary["counts"]
+                results.append(EventResult(
+                    event=name, event_name=event["detail"]["eventName"], scenario=scenario, calls=calls.total,
+                    bound=bound.total, ratio=ratio(calls.total, bound.total),
+                    reads={f"{s}:{o}": n for (s, o), n in sorted(calls.calls.items()) if o in calls.reads(s)},
+                    writes={f"{s}:{o}": n for (s, o), n in sorted(calls.calls.items()) if o in calls.writes(s)},
+                    bound_detail=dict(bound.calls), ledger_items=summary["ledger_items"], statuses=statuses,
+                    seconds=round(seconds, 4)))
+        aws.reset_caches()
+    return {
+        "reads_needed": sorted(reads_needed),
+        "cold_start_extra_calls": {f"{s}:{o}": n for (s, o), n in sorted(cold_extra.items())},
+        "cases": [asdict(r) for r in results],
+        "worst_ratio": max((r.ratio or 0) for r in results) if results else None,
+    }
+
+
+def _set_function_env(mw: MotoWorld) -> None:
+    import os
+
+    from devkit import template
+
+    spec = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE})
+    os.environ.update(spec.environment)
+    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
+    from vpce_guard import config
+
+    config.settings.cache_clear()

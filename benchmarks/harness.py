@@ -1,0 +1,95 @@
+"""Shared pieces of the benchmarks: a moto world in-process, the runtime as template.yaml configures it, timers.
+
+The call counter and the paging model (devkit.api_calls, devkit.paging) are imported first, so every botocore
+session created afterwards is hooked.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from devkit import api_calls, paging  # noqa: F401  (hooks botocore before any session exists)
+
+REGION = "us-east-1"
+ACCOUNT = "123456789012"
+TABLE = "vpce-guard-ledger-bench"
+
+_ENV = {
+    "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench", "AWS_DEFAULT_REGION": REGION,
+    "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
+    "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_METRICS_NAMESPACE": "VpceGuard",
+}
+
+
+@contextmanager
+def environment(extra: dict[str, str] | None = None) -> Iterator[None]:
+    """Set environment variables for the block and restore them afterwards."""
+    values = {**_ENV, **(extra or {})}
+    saved = {k: os.environ.get(k) for k in [*values, "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"]}
+    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
+        os.environ.pop(k, None)
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+@dataclass
+class MotoWorld:
+    """An in-process moto account with an organization and the ledger table of template.yaml."""
+
+    org_id: str
+    ec2: Any
+
+
+@contextmanager
+def moto_world() -> Iterator[MotoWorld]:
+    import boto3
+    from moto import mock_aws
+
+    from devkit import template
+    from devkit.caches import reset_process_caches
+
+    with environment(), mock_aws():
+        reset_process_caches()
+        org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
+            "Organization"]["Id"]
+        template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+        try:
+            yield MotoWorld(org_id=org_id, ec2=boto3.client("ec2", region_name=REGION))
+        finally:
+            reset_process_caches()
+
+
+def function_settings(function: str = "OnChangeFunction", **overrides: str) -> Any:
+    """Settings exactly as template.yaml hands them to `function` (with parameter overrides)."""
+    from devkit import template
+    from vpce_guard.config import Settings
+
+    spec = template.function_spec(function, resources={"LedgerTable": TABLE}, overrides=overrides)
+    return Settings.from_env(spec.environment)
+
+
+def timed(fn: Callable[[], Any]) -> tuple[Any, float]:
+    start = time.perf_counter()
+    out = fn()
+    return out, time.perf_counter() - start
+
+
+def median(values: list[float]) -> float:
+    return statistics.median(values) if values else float("nan")
+
+
+def ratio(measured: float, bound: float) -> float | None:
+    return round(measured / bound, 3) if bound else None

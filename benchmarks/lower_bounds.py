@@ -1,0 +1,123 @@
+"""The floor each benchmark case is compared against: the calls any correct implementation must make.
+
+Written from the problem, not from our code: what must be read to decide every finding the pipeline
+reports, what must be written to fix, and what the ledger needs. Reads depend on what the registered rules
+consume (`reads` declared on each rule; a rule that declares nothing is taken to read everything).
+
+Conventions (each stated in the README's Performance section):
+- warm function: the organization id and endpoint-service facts are cached per cold start, so they cost
+  nothing per event; the cold start pays one DescribeOrganization (measured separately);
+- a listing costs `devkit.paging.pages()` calls: the page size AWS uses (DescribeRouteTables 100,
+  DescribeVpcEndpoints/DescribeVpcs 1000); an empty answer is still one call;
+- VPC DNS attributes have no batch API: two DescribeVpcAttribute per VPC that holds an endpoint in scope;
+- one ModifyVpcEndpoint can carry a new policy and added route tables, so an endpoint needs at most one write;
+  after writing, one batched DescribeVpcEndpoints reads the result back (the ledger says `remediated` only for
+  what AWS shows);
+- the ledger takes 25 items per BatchWriteItem.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from dataclasses import dataclass, field
+
+from devkit.paging import pages
+
+#: Parts of a snapshot a rule can read beyond the endpoints themselves.
+ALL_READS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
+LEDGER_BATCH = 25
+
+
+def needed_reads() -> frozenset[str]:
+    """Union of what the registered rules read (a rule without a `reads` declaration reads everything)."""
+    from vpce_guard.rules import all_rules
+
+    out: set[str] = set()
+    for rule in all_rules():
+        declared = getattr(rule, "reads", None)
+        out |= ALL_READS if declared is None else set(declared)
+    return frozenset(out)
+
+
+@dataclass
+class Bound:
+    """A lower bound, itemised by `service:Operation` so a report can show where the floor comes from."""
+
+    calls: Counter[str] = field(default_factory=Counter)
+    notes: list[str] = field(default_factory=list)
+
+    def add(self, op: str, n: int, note: str = "") -> None:
+        if n:
+            self.calls[op] += n
+            if note:
+                self.notes.append(f"{op} x{n}: {note}")
+
+    @property
+    def total(self) -> int:
+        return sum(self.calls.values())
+
+
+def ledger_calls(items: int) -> int:
+    return math.ceil(items / LEDGER_BATCH) if items else 0
+
+
+@dataclass(frozen=True)
+class EventTruth:
+    """What an event is about, from the seeded world (not from our code)."""
+
+    #: The event names the endpoints (endpoint events) — one batched read by id.
+    names_endpoints: bool
+    #: The VPC is named in the event (CreateVpcEndpoint, CreateRouteTable, ModifyVpcAttribute).
+    names_vpc: bool
+    #: A VPC can be found from the event at all (False for a disassociation whose association is gone).
+    vpc_locatable: bool
+    #: Endpoints the rules must evaluate, and which of them are gateway endpoints / need a fix.
+    in_scope: tuple[str, ...]
+    gateway_in_scope: tuple[str, ...]
+    to_fix: tuple[str, ...]
+    #: Scope is every (gateway) endpoint of the VPC rather than only the named ones.
+    vpc_scope: bool
+
+
+def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> Bound:
+    b = Bound()
+    if truth.names_endpoints:
+        b.add("ec2:DescribeVpcEndpoints", 1, "the named endpoints (batched by id)")
+    if not truth.names_vpc and not truth.names_endpoints:
+        b.add("ec2:Describe(locate)", 1, "find the VPC of the named route table / association / security group")
+    if not truth.vpc_locatable:
+        b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
+        return b
+    if truth.vpc_scope:
+        b.add("ec2:DescribeVpcEndpoints", 1, "the endpoints of the VPC")
+    if "route_tables" in reads and truth.gateway_in_scope:
+        b.add("ec2:DescribeRouteTables", 1, "every route table of the VPC")
+    if truth.in_scope:
+        if "vpcs" in reads:
+            b.add("ec2:DescribeVpcs", 1, "the VPC")
+        if "vpc_dns" in reads:
+            b.add("ec2:DescribeVpcAttribute", 2, "enableDnsSupport, enableDnsHostnames")
+    if truth.to_fix:
+        b.add("ec2:ModifyVpcEndpoint", len(truth.to_fix), "one write per endpoint to fix")
+        b.add("ec2:DescribeVpcEndpoints", 1, "read back what was written")
+    b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
+    return b
+
+
+def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpoints: int, ledger_items: int,
+                reads: frozenset[str], to_fix: int = 0) -> Bound:
+    """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint."""
+    b = Bound()
+    b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
+    if "route_tables" in reads:
+        b.add("ec2:DescribeRouteTables", pages("ec2", "DescribeRouteTables", route_tables), "all route tables")
+    if "vpcs" in reads:
+        b.add("ec2:DescribeVpcs", pages("ec2", "DescribeVpcs", vpcs), "all VPCs")
+    if "vpc_dns" in reads:
+        b.add("ec2:DescribeVpcAttribute", 2 * vpcs_with_endpoints, "2 per VPC holding endpoints (no batch API)")
+    if to_fix:
+        b.add("ec2:ModifyVpcEndpoint", to_fix, "one write per endpoint to fix")
+        b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read back, 200 ids per call")
+    b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger, 25 items per call")
+    return b

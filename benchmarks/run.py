@@ -1,0 +1,182 @@
+"""`make bench`: run every benchmark case, write benchmarks/results/latest.{json,md}, print the table.
+
+    python -m benchmarks.run [--quick] [--only events,sweep,cold,c7n]
+
+--quick runs small sizes (a smoke run, not for the README). Exit status is 0 even when a target is missed:
+the table says which, and why is for a person to find (targets are measurements, not tests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from devkit import api_calls, paging  # noqa: F401  (hook botocore before any session exists)
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+TARGETS = {
+    "event_ratio": 1.5,
+    "sweep_ratio_at_1000": 1.2,
+    "c7n_ratio_at_200": 1.0,
+    "import_ms": 300.0,
+    "artifacts_mb": 15.0,
+}
+
+
+def _targets(res: dict[str, Any]) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+
+    def add(name: str, value: Any, limit: Any, ok: bool | None, note: str = "") -> None:
+        out.append({"target": name, "measured": value, "limit": limit,
+                    "met": ok, "note": note})
+
+    if "events" in res:
+        worst = max(res["events"]["cases"], key=lambda c: c["ratio"] or 0)
+        add("per-event calls / lower bound (every event file, both scenarios)", worst["ratio"],
+            TARGETS["event_ratio"], worst["ratio"] <= TARGETS["event_ratio"],
+            f"worst: {worst['event']} ({worst['scenario']})")
+    if "sweep" in res:
+        rows = {r["endpoints"]: r for r in res["sweep"]["sizes"]}
+        if 1000 in rows:
+            r = rows[1000]
+            add("sweep calls at 1,000 endpoints / page-count lower bound", r["ratio"], TARGETS["sweep_ratio_at_1000"],
+                r["ratio"] <= TARGETS["sweep_ratio_at_1000"])
+        growths = [r["growth"] for r in res["sweep"]["sizes"] if "growth" in r]
+        if growths:
+            g = growths[-1]
+            add("sweep wall time growth per 10x resources (own code, moto excluded)", g["seconds_own"],
+                g["resources"], g["seconds_own"] is not None and g["seconds_own"] <= g["resources"],
+                f"total wall incl. moto: {g['seconds']}x")
+    if "c7n" in res and "skipped" not in res["c7n"]:
+        c = res["c7n"]
+        add(f"sweep wall time / Cloud Custodian's (N={c['vpcs']})", c["ratio_vpce_guard_to_c7n"],
+            TARGETS["c7n_ratio_at_200"], c["ratio_vpce_guard_to_c7n"] <= TARGETS["c7n_ratio_at_200"])
+    if "cold_start" in res:
+        for imp in res["cold_start"]["imports"]:
+            add(f"{imp['function']} cold import, median CPU ms", imp["cpu_ms_median"], TARGETS["import_ms"],
+                imp["cpu_ms_median"] <= TARGETS["import_ms"],
+                f"wall median {imp['wall_ms_median']} ms at load average {imp['load_average']}")
+        art = res["cold_start"]["artifacts"]
+        add("layer + functions unzipped, MB", art["total_mb"], TARGETS["artifacts_mb"],
+            art["total_mb"] <= TARGETS["artifacts_mb"] and not art["bundles_boto"])
+    return out
+
+
+def _md(res: dict[str, Any]) -> str:
+    lines = [f"Measured {res['meta']['time']} on {res['meta']['machine']} (load average {res['meta']['load']});"
+             " moto 5.2.5 with AWS paging modelled (devkit/paging.py). Reproduce: `make bench`.", ""]
+    lines += ["| target | measured | limit | met |", "|---|---|---|---|"]
+    for t in res["targets"]:
+        note = f" ({t['note']})" if t["note"] else ""
+        lines.append(f"| {t['target']}{note} | {t['measured']} | {t['limit']} | {'yes' if t['met'] else '**no**'} |")
+    if "events" in res:
+        ev = res["events"]
+        lines += ["", f"**1. Events** (warm function; rules read: {', '.join(ev['reads_needed'])}; a cold start adds "
+                  f"{', '.join(f'{k} {v}' for k, v in ev['cold_start_extra_calls'].items())})", "",
+                  "| event | scenario | calls | lower bound | ratio | ledger items | outcome |",
+                  "|---|---|---|---|---|---|---|"]
+        for c in ev["cases"]:
+            outcome = ", ".join(f"{k} {v}" for k, v in sorted(c["statuses"].items())) or "nothing in scope"
+            lines.append(f"| {c['event']} | {c['scenario']} | {c['calls']} | {c['bound']} | {c['ratio']} | "
+                         f"{c['ledger_items']} | {outcome} |")
+    if "sweep" in res:
+        lines += ["", "**2-3. Sweep of one account-region** (warm unit, enforce mode, one policy in ten open)", "",
+                  "| endpoints | route tables | calls | lower bound | ratio | EC2 calls (bound) | wall s | "
+                  "own s | calls growth | own-time growth | ledger items/call |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in res["sweep"]["sizes"]:
+            g = r.get("growth", {})
+            lines.append(f"| {r['endpoints']} | {r['route_tables']} | {r['calls']} | {r['bound']} | {r['ratio']} | "
+                         f"{r['ec2_calls']} ({r['ec2_bound']}) | {r['seconds']} | {r['seconds_own']} | "
+                         f"{g.get('calls', '-')} | {g.get('seconds_own', '-')} | {r['ledger']['items_per_call']} |")
+        big = res["sweep"]["sizes"][-1]
+        lines += ["", f"Calls at {big['endpoints']} endpoints: "
+                  + ", ".join(f"{k} {v}" for k, v in big["by_operation"].items())
+                  + f"; cold start adds {', '.join(f'{k} {v}' for k, v in big['cold_extra'].items())}."]
+    if "cold_start" in res:
+        cs = res["cold_start"]
+        lines += ["", f"**4. Cold start** ({cs['interpreter']})", "",
+                  "| function | import CPU ms (median) | wall ms (median) | largest self-time packages, ms |",
+                  "|---|---|---|---|"]
+        for imp in cs["imports"]:
+            top = ", ".join(f"{k} {v}" for k, v in list(imp["top_packages_ms"].items())[:5])
+            lines.append(f"| {imp['function']} | {imp['cpu_ms_median']} | {imp['wall_ms_median']} | {top} |")
+        art = cs["artifacts"]
+        sizes = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in art["bytes"].items())
+        lines += ["", f"Artifacts ({art['method']}): {sizes}; total {art['total_mb']} MB unzipped; "
+                  f"boto3/botocore bundled: {'yes' if art['bundles_boto'] else 'no'}. Largest in the layer: "
+                  + ", ".join(f"{k} {v} MB" for k, v in art["layer_largest"].items()) + "."]
+    if "c7n" in res:
+        c = res["c7n"]
+        if "skipped" in c:
+            lines += ["", f"**5. Cloud Custodian**: skipped ({c['skipped']})"]
+        else:
+            lines += ["", f"**5. Side by side with Cloud Custodian {c['c7n']['version']}** ({c['vpcs']} VPCs, "
+                      f"{c['endpoints']} S3 gateway endpoints, {c['open']} open; moto server; fresh processes, "
+                      f"median of {c['repeats']})", "",
+                      "| tool | wall s | flagged | true positives | false positives | missed | calls |",
+                      "|---|---|---|---|---|---|---|"]
+            for name, key in (("Cloud Custodian (cross-account, detection)", "c7n"),
+                              ("vpce-guard sweep (dry_run, all rules, ledger)", "vpce_guard")):
+                d = c[key]
+                calls = ", ".join(f"{k} {v}" for k, v in d["calls"].items())
+                lines.append(f"| {name} | {d['seconds_median']} | {d['flagged']} | {d['true_positives']} | "
+                             f"{d['false_positives']} | {d['missed']} | {calls} |")
+            lines += ["", f"Ratio vpce-guard / Cloud Custodian: {c['ratio_vpce_guard_to_c7n']}."]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
+    parser.add_argument("--only", default="events,sweep,cold,c7n")
+    parser.add_argument("--out", default=str(RESULTS))
+    args = parser.parse_args(argv)
+    only = set(args.only.split(","))
+    res: dict[str, Any] = {"meta": {
+        "time": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, Python {platform.python_version()}",
+        "load": round(os.getloadavg()[0], 2), "quick": args.quick}}
+    started = time.perf_counter()
+    if "events" in only:
+        from . import bench_events
+
+        print("events …", file=sys.stderr)
+        res["events"] = bench_events.run(quick=args.quick)
+    if "sweep" in only:
+        from . import bench_sweep
+
+        print("sweep …", file=sys.stderr)
+        res["sweep"] = bench_sweep.run((10, 100) if args.quick else bench_sweep.SIZES)
+    if "cold" in only:
+        from . import bench_cold_start
+
+        print("cold start …", file=sys.stderr)
+        res["cold_start"] = bench_cold_start.run(3 if args.quick else bench_cold_start.RUNS)
+    if "c7n" in only:
+        from . import bench_c7n
+
+        print("Cloud Custodian …", file=sys.stderr)
+        res["c7n"] = bench_c7n.run(20 if args.quick else 200, 1 if args.quick else 3)
+    res["targets"] = _targets(res)
+    res["meta"]["seconds"] = round(time.perf_counter() - started, 1)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    name = "quick" if args.quick else "latest"
+    (out / f"{name}.json").write_text(json.dumps(res, indent=2) + "\n")
+    md = _md(res)
+    (out / f"{name}.md").write_text(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
