@@ -137,6 +137,7 @@ def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
         "vpce_guard": {"seconds_median": round(guard_s, 3), "seconds": [round(r["seconds"], 3) for r in guard_runs],
                        "run_seconds": last_guard["run_seconds"], "import_seconds": last_guard["import_seconds"],
                        "calls": last_guard["calls"], "rules": last_guard["rules"],
+                       "seconds_by_operation": last_guard["seconds_by_operation"],
                        "evaluations": last_guard["evaluations"], **_score(last_guard["flagged"], truth, every)},
         "ratio_vpce_guard_to_c7n": round(guard_s / c7n_s, 3) if c7n_s else None,
     }

@@ -31,6 +31,7 @@ def main(account: str, region: str) -> int:
                      and o.status.value in ("dry_run", "non_compliant", "remediated"))
     print(json.dumps({
         "flagged": flagged, "calls": calls.by_operation(), "total_calls": calls.total,
+        "seconds_by_operation": {f"{s}:{o}": round(v, 3) for (s, o), v in sorted(calls.seconds.items())},
         "evaluations": len(result.outcomes), "rules": sorted({o.finding.rule_id for o in result.outcomes}),
         "import_seconds": round(imported - start, 3), "run_seconds": round(done - imported, 3),
     }))

@@ -53,8 +53,8 @@ class ApiCalls:
     by_region: Counter[tuple[str, str, str]] = field(default_factory=Counter)
     #: Items per BatchWriteItem request, in call order.
     batch_write_items: list[int] = field(default_factory=list)
-    #: Seconds spent inside calls (request to parsed answer, retries included), by (service, operation):
-    #: wall time minus this is the time spent in our own code.
+    #: Seconds spent inside calls (from botocore's parameter validation to the parsed answer, retries included),
+    #: by (service, operation): wall time minus this is the time spent in our own code.
     seconds: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -119,6 +119,9 @@ def _names(event_name: str) -> tuple[str, str]:
 
 
 def _on_provide_params(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
+    # A call's time starts here, before botocore validates and serialises the request: that work is the SDK's,
+    # and grows with the request (a BatchWriteItem of 25 items), so it belongs to the call, not to our code.
+    context[_START_KEY] = time.perf_counter()
     if model.name == "BatchWriteItem" and isinstance(params.get("RequestItems"), dict):
         context[_ITEMS_KEY] = sum(len(v or ()) for v in params["RequestItems"].values())
 
@@ -132,7 +135,6 @@ def _on_before_call(event_name: str, context: dict[str, Any], **_: Any) -> None:
         counters = list(_active)
     for c in counters:
         c._call(service, operation, context.get("client_region"), items)
-    context[_START_KEY] = time.perf_counter()
 
 
 def _on_after_call(event_name: str, context: dict[str, Any], **_: Any) -> None:
