@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -67,6 +68,11 @@ def seed(n_vpcs: int) -> tuple[str, set[str], set[str]]:
     return org_id, opened, every
 
 
+def _children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def _env(url: str, extra: dict[str, str]) -> dict[str, str]:
     keep = {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "LANG", "TMPDIR")}
     return {**keep, "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
@@ -80,15 +86,15 @@ def run_c7n(url: str, org_id: str, workdir: Path) -> dict[str, Any]:
     calls_file = workdir / "c7n-calls.json"
     env = _env(url, {"PYTHONPATH": str(ROOT / "benchmarks" / "c7n_site"), "VPCE_GUARD_BENCH_ROOT": str(ROOT),
                      "VPCE_GUARD_BENCH_CALLS": str(calls_file)})
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run([str(C7N_VENV / "bin" / "custodian"), "run", "--cache-period", "0", "-s", str(out),
                            "-r", REGION, str(policy)], env=env, capture_output=True, text=True, cwd=workdir,
                           check=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"custodian failed: {proc.stderr[-2000:]}")
     resources = json.loads((out / "vpce-cross-account" / "resources.json").read_text())
-    return {"seconds": seconds, "flagged": sorted(r["VpcEndpointId"] for r in resources),
+    return {"seconds": seconds, "cpu_seconds": cpu, "flagged": sorted(r["VpcEndpointId"] for r in resources),
             "calls": json.loads(calls_file.read_text()) if calls_file.exists() else {}}
 
 
@@ -96,14 +102,14 @@ def run_vpce_guard(url: str) -> dict[str, Any]:
     env = _env(url, {"LEDGER_TABLE": TABLE, "MODE": "dry_run", "POWERTOOLS_LOG_LEVEL": "ERROR",
                      "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
                      "POWERTOOLS_SERVICE_NAME": "vpce-guard", "PYTHONPATH": str(ROOT)})
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep_once", ACCOUNT, REGION], env=env,
                           capture_output=True, text=True, cwd=ROOT, check=False)
-    seconds = time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _children_cpu() - cpu
     if proc.returncode != 0:
         raise RuntimeError(f"vpce-guard sweep failed: {proc.stderr[-2000:]}")
     out = json.loads(proc.stdout.strip().splitlines()[-1])
-    return {"seconds": seconds, **out}
+    return {"seconds": seconds, "cpu_seconds": cpu, **out}
 
 
 def _score(flagged: list[str], truth: set[str], every: set[str]) -> dict[str, int]:
@@ -132,9 +138,11 @@ def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
     return {
         "vpcs": n_vpcs, "endpoints": len(every), "open": len(truth), "repeats": repeats,
         "c7n": {"version": "0.9.53", "seconds_median": round(c7n_s, 3),
+                "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in c7n_runs), 3),
                 "seconds": [round(r["seconds"], 3) for r in c7n_runs], "calls": last_c7n["calls"],
                 **_score(last_c7n["flagged"], truth, every)},
         "vpce_guard": {"seconds_median": round(guard_s, 3), "seconds": [round(r["seconds"], 3) for r in guard_runs],
+                       "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in guard_runs), 3),
                        "run_seconds": last_guard["run_seconds"], "import_seconds": last_guard["import_seconds"],
                        "calls": last_guard["calls"], "rules": last_guard["rules"],
                        "seconds_by_operation": last_guard["seconds_by_operation"],

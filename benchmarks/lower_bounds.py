@@ -13,7 +13,8 @@ Conventions (each stated in the README's Performance section):
 - one ModifyVpcEndpoint can carry a new policy and added route tables, so an endpoint needs at most one write;
   after writing, one batched DescribeVpcEndpoints reads the result back (the ledger says `remediated` only for
   what AWS shows);
-- the ledger takes 25 items per BatchWriteItem.
+- the ledger takes 25 items per BatchWriteItem; before fixing, a `pending` record of each fix is written
+  ahead (so a fix whose outcome cannot be recorded is never lost: pipeline._record_intents).
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
     if truth.to_fix:
         b.add("ec2:ModifyVpcEndpoint", len(truth.to_fix), "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", 1, "read back what was written")
+        b.add("dynamodb:BatchWriteItem", 1, "the fixes, written ahead as pending")
     b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
     return b
 
@@ -119,5 +121,6 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
     if to_fix:
         b.add("ec2:ModifyVpcEndpoint", to_fix, "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read back, 200 ids per call")
+        b.add("dynamodb:BatchWriteItem", ledger_calls(to_fix), "the fixes, written ahead as pending")
     b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger, 25 items per call")
     return b

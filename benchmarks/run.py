@@ -122,13 +122,14 @@ def _md(res: dict[str, Any]) -> str:
             lines += ["", f"**5. Side by side with Cloud Custodian {c['c7n']['version']}** ({c['vpcs']} VPCs, "
                       f"{c['endpoints']} S3 gateway endpoints, {c['open']} open; moto server; fresh processes, "
                       f"median of {c['repeats']})", "",
-                      "| tool | wall s | flagged | true positives | false positives | missed | calls |",
-                      "|---|---|---|---|---|---|---|"]
+                      "| tool | wall s | CPU s | flagged | true positives | false positives | missed | calls |",
+                      "|---|---|---|---|---|---|---|---|"]
             for name, key in (("Cloud Custodian (cross-account, detection)", "c7n"),
                               ("vpce-guard sweep (dry_run, all rules, ledger)", "vpce_guard")):
                 d = c[key]
                 calls = ", ".join(f"{k} {v}" for k, v in d["calls"].items())
-                lines.append(f"| {name} | {d['seconds_median']} | {d['flagged']} | {d['true_positives']} | "
+                lines.append(f"| {name} | {d['seconds_median']} | {d['cpu_seconds_median']} | {d['flagged']} | "
+                             f"{d['true_positives']} | "
                              f"{d['false_positives']} | {d['missed']} | {calls} |")
             lines += ["", f"Ratio vpce-guard / Cloud Custodian: {c['ratio_vpce_guard_to_c7n']}."]
     return "\n".join(lines) + "\n"

@@ -56,23 +56,36 @@ def _models() -> Any:
     return get_session()
 
 
-@lru_cache(maxsize=512)
-def _paging_spec(service: str, operation: str) -> tuple[str, str, int] | None:
-    """(result key, limit key, maximum page size) of an operation AWS pages with NextToken, else None."""
+_specs: dict[tuple[str, str], tuple[str, str, int] | None] = {}
+
+
+def _paging_spec(service: str, operation: str, operation_model: Any = None) -> tuple[str, str, int] | None:
+    """(result key, limit key, maximum page size) of an operation AWS pages with NextToken, else None.
+
+    Read from the calling client's own operation model when there is one: loading EC2's service model again in
+    a second botocore session costs a few hundred milliseconds, which would be charged to the code measured.
+    """
+    key = (service, operation)
+    if key in _specs:
+        return _specs[key]
     try:
         paginator = _models().get_paginator_model(service).get_paginator(operation)
     except ValueError:
+        _specs[key] = None
         return None
     result_key = paginator.get("result_key")
     limit_key = paginator.get("limit_key")
     if (not isinstance(result_key, str) or not limit_key or paginator.get("input_token") != "NextToken"
             or paginator.get("output_token") != "NextToken"):
-        return None  # several result keys, DynamoDB-style keys, or no page size: not modelled
-    shape = _models().get_service_model(service).operation_model(operation).input_shape
+        _specs[key] = None  # several result keys, DynamoDB-style keys, or no page size: not modelled
+        return None
+    op_model = operation_model or _models().get_service_model(service).operation_model(operation)
+    shape = op_model.input_shape
     member = shape.members.get(limit_key) if shape is not None else None
     maximum = (member.metadata.get("max") if member is not None else None) or DOCUMENTED_MAXIMA.get(
         (service, operation), DEFAULT_MAXIMUM)
-    return result_key, limit_key, int(maximum)
+    _specs[key] = (result_key, limit_key, int(maximum))
+    return _specs[key]
 
 
 def page_size(service: str, operation: str, requested: int | None = None) -> int:
@@ -104,7 +117,7 @@ def _on_provide_params(params: dict[str, Any], model: Any, context: dict[str, An
     if isinstance(token, str) and token.startswith(_TOKEN_PREFIX):
         del params["NextToken"]
         context[_OFFSET_KEY] = int(token[len(_TOKEN_PREFIX):])
-    if _paging_spec(model.service_model.service_name, model.name) is not None:
+    if _paging_spec(model.service_model.service_name, model.name, model) is not None:
         context[_CACHE_KEY] = json.dumps([model.service_model.service_name, model.name, params], sort_keys=True,
                                          default=str)
 
@@ -129,7 +142,7 @@ def _on_after_call(parsed: dict[str, Any], model: Any, context: dict[str, Any], 
                    **_: Any) -> None:
     if not _overrides or getattr(http_response, "status_code", 200) >= 300 or context.get(_SERVED_KEY):
         return
-    spec = _paging_spec(model.service_model.service_name, model.name)
+    spec = _paging_spec(model.service_model.service_name, model.name, model)
     if spec is None or parsed.get("NextToken") or not isinstance(parsed.get(spec[0]), list):
         return  # not modelled, or moto pages this one natively
     if len(parsed[spec[0]]) > _page_size(model, context) and _CACHE_KEY in context:
@@ -139,7 +152,7 @@ def _on_after_call(parsed: dict[str, Any], model: Any, context: dict[str, Any], 
 
 
 def _page_size(model: Any, context: dict[str, Any]) -> int:
-    spec = _paging_spec(model.service_model.service_name, model.name)
+    spec = _paging_spec(model.service_model.service_name, model.name, model)
     assert spec is not None
     size = _maximum(model.service_model.service_name, model.name, spec[2])
     requested = context.get("devkit_paging_requested")
@@ -148,7 +161,7 @@ def _page_size(model: Any, context: dict[str, Any]) -> int:
 
 def _cut(parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
     """Cut a full answer to the page the request asked for, adding a NextToken when more remain."""
-    spec = _paging_spec(model.service_model.service_name, model.name)
+    spec = _paging_spec(model.service_model.service_name, model.name, model)
     assert spec is not None
     result_key = spec[0]
     items = parsed[result_key]
@@ -166,7 +179,7 @@ def _cut(parsed: dict[str, Any], model: Any, context: dict[str, Any]) -> None:
 def _remember_limit(params: dict[str, Any], model: Any, context: dict[str, Any], **_: Any) -> None:
     if not _overrides:
         return
-    spec = _paging_spec(model.service_model.service_name, model.name)
+    spec = _paging_spec(model.service_model.service_name, model.name, model)
     if spec is not None and isinstance(params.get(spec[1]), int):
         context["devkit_paging_requested"] = params[spec[1]]
 

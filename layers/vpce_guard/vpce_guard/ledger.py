@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -25,6 +26,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from .models import Outcome, Status, Trigger
 
 STATUS_INDEX = "by-status"
+#: Items per BatchWriteItem (DynamoDB's limit).
+BATCH_SIZE = 25
+#: BatchWriteItem calls in flight at once when a run writes several batches (a sweep).
+WRITE_CONCURRENCY = 8
 
 
 class LedgerRecord(BaseModel):
@@ -142,10 +147,22 @@ class Ledger:
                 items[(state["pk"], state["sk"])] = state
         if not items:
             return 0
-        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
-            for item in items.values():
-                batch.put_item(Item=item)
+        values = list(items.values())
+        batches = [values[i:i + BATCH_SIZE] for i in range(0, len(values), BATCH_SIZE)]
+        if len(batches) == 1:
+            self._write_batch(batches[0])
+        else:
+            # The items are independent, so a sweep's batches go out side by side: the same calls, a fraction
+            # of the time. The client is thread-safe; `list` re-raises the first failure, as the loop did.
+            with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(batches))) as pool:
+                list(pool.map(self._write_batch, batches))
         return len(items)
+
+    def _write_batch(self, items: list[dict[str, Any]]) -> None:
+        """One BatchWriteItem (boto3's batch writer re-sends what DynamoDB leaves unprocessed)."""
+        with self.table.batch_writer(overwrite_by_pkeys=["pk", "sk"]) as batch:
+            for item in items:
+                batch.put_item(Item=item)
 
     def history(self, account: str, region: str, resource_id: str, *, newest_first: bool = True,
                 limit: int | None = None) -> list[dict[str, Any]]:
