@@ -144,6 +144,8 @@ def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
         "vpce_guard": {"seconds_median": round(guard_s, 3), "seconds": [round(r["seconds"], 3) for r in guard_runs],
                        "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in guard_runs), 3),
                        "run_seconds": last_guard["run_seconds"], "import_seconds": last_guard["import_seconds"],
+                       "detection_seconds_median": round(statistics.median(
+                           r["detection_seconds"] for r in guard_runs), 3),
                        "calls": last_guard["calls"], "rules": last_guard["rules"],
                        "seconds_by_operation": last_guard["seconds_by_operation"],
                        "evaluations": last_guard["evaluations"], **_score(last_guard["flagged"], truth, every)},

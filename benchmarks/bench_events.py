@@ -19,7 +19,7 @@ from typing import Any
 from devkit.api_calls import count_api_calls
 from devkit.paging import aws_paging
 
-from .harness import REGION, TABLE, MotoWorld, moto_world, ratio, timed
+from .harness import REGION, TABLE, environment, moto_world, ratio, timed
 from .lower_bounds import EventTruth, event_bound, needed_reads
 
 ENDPOINT_EVENTS = {"CreateVpcEndpoint", "ModifyVpcEndpoint", "DeleteVpcEndpoints"}
@@ -69,15 +69,15 @@ def _truth(name: str, event_name: str, world: Any, violating: bool) -> EventTrut
         in_scope=in_scope, gateway_in_scope=gateway, to_fix=in_scope if violating else (), vpc_scope=vpc_scope)
 
 
-def run(quick: bool = False) -> dict[str, Any]:
+def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
     from devkit import template
     from devkit.lambda_context import LocalLambdaContext
     from devkit.seed import confined_policy, event_files, render_event, seed_vpc
-    from vpce_guard import aws
+    from vpce_guard import aws, config
 
     results: list[EventResult] = []
-    with moto_world() as mw, aws_paging():
-        _set_function_env(mw)
+    with moto_world() as mw, aws_paging(), environment(_function_env()):
+        config.settings.cache_clear()
         handler = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE}).load_handler()
         ctx = LocalLambdaContext(function_name="OnChangeFunction")
 
@@ -91,7 +91,7 @@ def run(quick: bool = False) -> dict[str, Any]:
         cold_extra = dict(cold.calls - warm.calls)
 
         reads_needed = needed_reads()
-        files = event_files()[:3] if quick else event_files()
+        files = files or (event_files()[:3] if quick else event_files())
         for i, name in enumerate(files):
             for j, scenario in enumerate(("compliant", "violating")):
                 violating = scenario == "violating"
@@ -113,6 +113,7 @@ def run(quick: bool = False) -> dict[str, Any]:
                     bound_detail=dict(bound.calls), ledger_items=summary["ledger_items"], statuses=statuses,
                     seconds=round(seconds, 4)))
         aws.reset_caches()
+    config.settings.cache_clear()
     return {
         "reads_needed": sorted(reads_needed),
         "cold_start_extra_calls": {f"{s}:{o}": n for (s, o), n in sorted(cold_extra.items())},
@@ -121,14 +122,9 @@ def run(quick: bool = False) -> dict[str, Any]:
     }
 
 
-def _set_function_env(mw: MotoWorld) -> None:
-    import os
-
+def _function_env() -> dict[str, str]:
+    """The on-change function's environment as template.yaml sets it (quiet logs for the benchmark)."""
     from devkit import template
 
     spec = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE})
-    os.environ.update(spec.environment)
-    os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-    from vpce_guard import config
-
-    config.settings.cache_clear()
+    return {**spec.environment, "POWERTOOLS_LOG_LEVEL": "ERROR"}

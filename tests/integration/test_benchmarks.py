@@ -1,0 +1,42 @@
+"""The benchmarks' own arithmetic and a smoke run of one case, so `make bench` does not rot between runs.
+
+No timing is asserted: only the lower-bound model and that a measured case stays within the target the
+benchmark reports on (calls are deterministic).
+"""
+
+from __future__ import annotations
+
+from benchmarks import bench_events
+from benchmarks.lower_bounds import ALL_READS, EventTruth, event_bound, ledger_calls, sweep_bound
+
+
+def test_sweep_lower_bound_counts_pages_per_vpc_attributes_and_ledger_batches() -> None:
+    b = sweep_bound(endpoints=1000, route_tables=1001, vpcs=101, vpcs_with_endpoints=100, ledger_items=2400,
+                    reads=ALL_READS, to_fix=100)
+    assert b.calls["ec2:DescribeVpcEndpoints"] == 1 + 1  # one page of 1,000, one read-back of 100 ids
+    assert b.calls["ec2:DescribeRouteTables"] == 11  # pages of 100
+    assert b.calls["ec2:DescribeVpcs"] == 1
+    assert b.calls["ec2:DescribeVpcAttribute"] == 200
+    assert b.calls["ec2:ModifyVpcEndpoint"] == 100
+    assert b.calls["dynamodb:BatchWriteItem"] == 96 + 4  # the ledger, and the fixes written ahead
+    assert ledger_calls(0) == 0 and ledger_calls(25) == 1 and ledger_calls(26) == 2
+
+
+def test_event_lower_bound_for_a_compliant_gateway_endpoint() -> None:
+    truth = EventTruth(names_endpoints=True, names_vpc=False, vpc_locatable=True, in_scope=("vpce-1",),
+                       gateway_in_scope=("vpce-1",), to_fix=(), vpc_scope=False)
+    assert dict(event_bound(truth, 4, frozenset({"route_tables"})).calls) == {
+        "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1, "dynamodb:BatchWriteItem": 1}
+    with_dns = event_bound(truth, 4, frozenset({"route_tables", "vpc_dns"}))
+    assert with_dns.calls["ec2:DescribeVpcAttribute"] == 2
+
+
+def test_event_benchmark_runs_and_stays_within_its_target() -> None:
+    result = bench_events.run(files=["modify-vpc-endpoint.json"])
+    cases = {c["scenario"]: c for c in result["cases"]}
+    assert set(cases) == {"compliant", "violating"}
+    assert cases["compliant"]["statuses"] == {"compliant": 2}
+    assert set(cases["violating"]["statuses"]) == {"remediated"}
+    for case in cases.values():
+        assert case["ratio"] is not None and case["ratio"] <= 1.5, case
+    assert result["cold_start_extra_calls"] == {"organizations:DescribeOrganization": 1}
