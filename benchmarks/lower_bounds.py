@@ -121,6 +121,7 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
     if to_fix:
         b.add("ec2:ModifyVpcEndpoint", to_fix, "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read back, 200 ids per call")
-        b.add("dynamodb:BatchWriteItem", ledger_calls(to_fix), "the fixes, written ahead as pending")
+        b.add("dynamodb:BatchWriteItem", ledger_calls(2 * to_fix),
+              "the fixes, written ahead as pending (history and state item each)")
     b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger, 25 items per call")
     return b

@@ -56,6 +56,9 @@ class ApiCalls:
     #: Seconds spent inside calls (from botocore's parameter validation to the parsed answer, retries included),
     #: by (service, operation): wall time minus this is the time spent in our own code.
     seconds: Counter[tuple[str, str]] = field(default_factory=Counter)
+    #: (start, end) of every call, to tell how much of a wall-clock span was spent waiting on AWS even when
+    #: calls overlap (threads): summing `seconds` would count overlapping calls twice.
+    intervals: list[tuple[float, float]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- recording (called from botocore handlers) ------------------------------------------------------
@@ -66,9 +69,10 @@ class ApiCalls:
             if items is not None:
                 self.batch_write_items.append(items)
 
-    def _done(self, service: str, operation: str, elapsed: float) -> None:
+    def _done(self, service: str, operation: str, start: float, end: float) -> None:
         with self._lock:
-            self.seconds[(service, operation)] += elapsed
+            self.seconds[(service, operation)] += end - start
+            self.intervals.append((start, end))
 
     def _attempt(self, service: str, operation: str) -> None:
         with self._lock:
@@ -101,7 +105,14 @@ class ApiCalls:
         return max(0, sum(self.attempts.values()) - self.total)
 
     def seconds_in_calls(self) -> float:
-        return float(sum(self.seconds.values()))
+        """Wall-clock time during which at least one call was in flight (overlapping calls counted once)."""
+        total, reach = 0.0, float("-inf")
+        for start, end in sorted(self.intervals):
+            if end <= reach:
+                continue
+            total += end - max(start, reach)
+            reach = end
+        return total
 
     def items_per_batch_write(self) -> float | None:
         return sum(self.batch_write_items) / len(self.batch_write_items) if self.batch_write_items else None
@@ -141,12 +152,12 @@ def _on_after_call(event_name: str, context: dict[str, Any], **_: Any) -> None:
     start = context.get(_START_KEY)
     if start is None or not _active:
         return
-    elapsed = time.perf_counter() - start
+    end = time.perf_counter()
     service, operation = _names(event_name)
     with _active_lock:
         counters = list(_active)
     for c in counters:
-        c._done(service, operation, elapsed)
+        c._done(service, operation, start, end)
 
 
 def _on_before_send(event_name: str, **_: Any) -> None:

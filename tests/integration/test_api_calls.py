@@ -233,3 +233,8 @@ def test_a_rule_that_declares_no_reads_gets_every_snapshot_part() -> None:
     with pytest.raises(ValueError, match="unknown snapshot parts"):
         register("never-registered", "bad", reads=("route_tabels",))
     assert reads_of(all_rules()) <= SNAPSHOT_PARTS
+
+
+def test_time_in_calls_counts_overlapping_calls_once() -> None:
+    calls = ApiCalls(intervals=[(0.0, 2.0), (1.0, 3.0), (5.0, 6.0), (5.5, 5.7)])
+    assert calls.seconds_in_calls() == 4.0

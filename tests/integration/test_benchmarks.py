@@ -18,7 +18,7 @@ def test_sweep_lower_bound_counts_pages_per_vpc_attributes_and_ledger_batches() 
     assert b.calls["ec2:DescribeVpcs"] == 1
     assert b.calls["ec2:DescribeVpcAttribute"] == 200
     assert b.calls["ec2:ModifyVpcEndpoint"] == 100
-    assert b.calls["dynamodb:BatchWriteItem"] == 96 + 4  # the ledger, and the fixes written ahead
+    assert b.calls["dynamodb:BatchWriteItem"] == 96 + 8  # the ledger, and the fixes written ahead (2 items each)
     assert ledger_calls(0) == 0 and ledger_calls(25) == 1 and ledger_calls(26) == 2
 
 
