@@ -228,12 +228,23 @@ _DROP = object()
 
 def test_account_and_region_come_from_detail_first() -> None:
     event = load("modify-vpc-endpoint.json")
-    event["account"] = "210987654321"  # the envelope's view of the sender
+    event["account"] = "111122223333"  # the envelope's view of the sender
     event["region"] = "eu-west-1"
     event["detail"]["recipientAccountId"] = "111122223333"
     event["detail"]["awsRegion"] = "eu-central-2"
     targets = acted(event)
     assert (targets.account, targets.region) == ("111122223333", "eu-central-2")
+
+
+def test_an_event_claiming_another_account_than_the_one_it_came_from_is_rejected() -> None:
+    """EventBridge sets the envelope's account to the sender's; `detail` is whatever the sender wrote."""
+    event = load("modify-vpc-endpoint.json")
+    event["account"] = "210987654321"
+    event["detail"]["recipientAccountId"] = "111122223333"
+    result = parse(event)
+    assert result.disposition == "rejected" and result.targets is None
+    assert "is not the account the event came from" in result.reason
+    assert result.raw_account == "210987654321", "the rejection is filed under the sender's account"
 
 
 def test_account_and_region_fall_back_to_envelope() -> None:

@@ -509,8 +509,10 @@ def _trigger(event: dict[str, Any]) -> Trigger:
 def _raw_place(event: dict[str, Any]) -> tuple[str | None, str | None]:
     detail = event.get("detail")
     detail = detail if isinstance(detail, dict) else {}
-    account = _well_formed(detail.get("recipientAccountId"), ACCOUNT_PATTERN) or _well_formed(
-        event.get("account"), ACCOUNT_PATTERN
+    # The envelope's account first: EventBridge sets it, so a forged `detail` cannot file its record
+    # under another account.
+    account = _well_formed(event.get("account"), ACCOUNT_PATTERN) or _well_formed(
+        detail.get("recipientAccountId"), ACCOUNT_PATTERN
     )
     region = _well_formed(detail.get("awsRegion"), REGION_PATTERN) or _well_formed(
         event.get("region"), REGION_PATTERN
@@ -543,10 +545,16 @@ def _decide(event: dict[str, Any]) -> tuple[str, str, Targets | None]:
 
     # recipientAccountId is the account that owns the resources; the envelope's account is the bus's
     # view of the sender. They agree for events forwarded from member accounts; prefer CloudTrail's.
+    # `detail` is whatever the sender wrote, while EventBridge itself sets the envelope's account to the
+    # account the event came from: an event claiming another account is a forgery (a member account
+    # steering the hub into a third account), never acted on.
     account = detail.recipient_account_id or parsed.account
     region = detail.aws_region or parsed.region
     if not ACCOUNT_PATTERN.fullmatch(account):
         return REJECTED, f"invalid account id {_show(account)}", None
+    if parsed.account and account != parsed.account:
+        return REJECTED, (f"recipientAccountId {_show(account)} is not the account the event came from "
+                          f"({_show(parsed.account)})"), None
     if not REGION_PATTERN.fullmatch(region):
         return REJECTED, f"invalid region {_show(region)}", None
 
