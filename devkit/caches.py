@@ -9,3 +9,4 @@ def reset_process_caches() -> None:
     config.settings.cache_clear()
     aws.reset_caches()
     inventory._POLICY_SUPPORT_CACHE.clear()
+    inventory._PREFIX_LIST_CACHE.clear()

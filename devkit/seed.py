@@ -55,16 +55,27 @@ class SpineWorld:
 
 
 def seed_vpc(ec2: Any, region: str, *, cidr: str = "10.0.0.0/16", s3_policy: str | None = None,
-             associate_all: bool = False, with_ssm: bool = True, name: str = "app") -> SpineWorld:
+             associate_all: bool = False, with_ssm: bool = True, name: str = "app",
+             extra_cidrs: tuple[str, ...] = (), vpc_tags: dict[str, str] | None = None,
+             dns_support: bool = True, dns_hostnames: bool = False, https_from_vpc: bool = True,
+             interface_services: tuple[str, ...] = (), with_s3: bool = True) -> SpineWorld:
     """One VPC with two subnets on their own route tables (rt1, rt2) and an S3 gateway endpoint.
 
     By default the endpoint keeps AWS's default full-access policy and is associated with rt1 only:
-    two violations for the spine's rules to find.
+    two violations for the spine's rules to find. The SSM interface endpoint has private DNS on while the
+    VPC keeps moto's (and AWS's) default for a new VPC, DNS hostnames off: a violation for the network rules.
+    `https_from_vpc` lets the endpoints' security group accept TCP 443 from every CIDR of the VPC;
+    `interface_services` adds more interface endpoints (ids `<service>_endpoint`) like the SSM one.
     """
     w = SpineWorld(region)
-    vpc = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[
-        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": name}]}])["Vpc"]["VpcId"]
+    tags = [{"Key": "Name", "Value": name}, *({"Key": k, "Value": v} for k, v in (vpc_tags or {}).items())]
+    vpc = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[{"ResourceType": "vpc", "Tags": tags}])["Vpc"]["VpcId"]
     w.ids["vpc"] = vpc
+    for extra in extra_cidrs:
+        ec2.associate_vpc_cidr_block(VpcId=vpc, CidrBlock=extra)
+    # One attribute per call, as AWS requires (moto would take both at once).
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsSupport={"Value": dns_support})
+    ec2.modify_vpc_attribute(VpcId=vpc, EnableDnsHostnames={"Value": dns_hostnames})
     base = cidr.split(".")
     for n in (1, 2):
         subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base[0]}.{base[1]}.{n}.0/24",
@@ -84,13 +95,18 @@ def seed_vpc(ec2: Any, region: str, *, cidr: str = "10.0.0.0/16", s3_policy: str
                               "VpcEndpointType": "Gateway", "RouteTableIds": rts}
     if s3_policy is not None:
         kwargs["PolicyDocument"] = s3_policy
-    w.ids["s3_endpoint"] = ec2.create_vpc_endpoint(**kwargs)["VpcEndpoint"]["VpcEndpointId"]
+    if with_s3:
+        w.ids["s3_endpoint"] = ec2.create_vpc_endpoint(**kwargs)["VpcEndpoint"]["VpcEndpointId"]
     sg = ec2.create_security_group(GroupName=f"{name}-endpoints", Description="interface endpoints",
                                    VpcId=vpc)["GroupId"]
     w.ids["sg"] = sg
-    if with_ssm:
-        w.ids["ssm_endpoint"] = ec2.create_vpc_endpoint(
-            VpcId=vpc, ServiceName=f"com.amazonaws.{region}.ssm", VpcEndpointType="Interface",
+    if https_from_vpc:
+        ec2.authorize_security_group_ingress(GroupId=sg, IpPermissions=[{
+            "IpProtocol": "tcp", "FromPort": 443, "ToPort": 443,
+            "IpRanges": [{"CidrIp": c, "Description": "HTTPS to endpoints"} for c in (cidr, *extra_cidrs)]}])
+    for service in ("ssm",) * with_ssm + interface_services:
+        w.ids[f"{service}_endpoint"] = ec2.create_vpc_endpoint(
+            VpcId=vpc, ServiceName=f"com.amazonaws.{region}.{service}", VpcEndpointType="Interface",
             SubnetIds=[w.ids["subnet1"], w.ids["subnet2"]], SecurityGroupIds=[sg], PrivateDnsEnabled=True,
             PolicyDocument=s3_policy or FULL_ACCESS_POLICY,
         )["VpcEndpoint"]["VpcEndpointId"]

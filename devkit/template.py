@@ -80,6 +80,64 @@ def parameter_values(tpl: dict[str, Any], overrides: Mapping[str, str] | None = 
     return values
 
 
+def conditions(tpl: dict[str, Any], overrides: Mapping[str, str] | None = None,
+               resources: Mapping[str, str] | None = None) -> dict[str, bool]:
+    """The template's Conditions evaluated for these parameter values (Fn::Equals/Not/And/Or over Refs to
+    parameters and pseudo parameters)."""
+    params = {**_pseudo(resources or {}), **parameter_values(tpl, overrides)}
+    raw = tpl.get("Conditions", {})
+    out: dict[str, bool] = {}
+
+    def value(node: Any) -> Any:
+        if isinstance(node, dict) and len(node) == 1:
+            (key, arg), = node.items()
+            if key == "Ref":
+                return params[arg]
+            if key == "Condition":
+                return truth(raw[arg])
+            if key == "Fn::Equals":
+                return str(value(arg[0])) == str(value(arg[1]))
+            if key == "Fn::Not":
+                return not truth(arg[0])
+            if key == "Fn::And":
+                return all(truth(a) for a in arg)
+            if key == "Fn::Or":
+                return any(truth(a) for a in arg)
+            raise ValueError(f"condition function {key} is not supported here")
+        return node
+
+    def truth(node: Any) -> bool:
+        result = value(node)
+        if not isinstance(result, bool):
+            raise ValueError(f"not a condition: {node!r}")
+        return result
+
+    for name, node in raw.items():
+        out[name] = truth(node)
+    return out
+
+
+def resolve_if(value: Any, conds: Mapping[str, bool]) -> Any:
+    """Replace every Fn::If by its branch for these conditions; AWS::NoValue branches drop out of lists."""
+    no_value = object()
+
+    def walk(node: Any) -> Any:
+        if isinstance(node, dict):
+            if set(node) == {"Fn::If"}:
+                name, yes, no = node["Fn::If"]
+                return walk(yes if conds[name] else no)
+            if node == {"Ref": "AWS::NoValue"}:
+                return no_value
+            out = {k: walk(v) for k, v in node.items()}
+            return {k: v for k, v in out.items() if v is not no_value}
+        if isinstance(node, list):
+            return [x for x in (walk(v) for v in node) if x is not no_value]
+        return node
+
+    result = walk(value)
+    return None if result is no_value else result
+
+
 def list_parameters(tpl: dict[str, Any]) -> frozenset[str]:
     """Parameters whose Ref is a list (CommaDelimitedList, List<…>)."""
     return frozenset(k for k, v in tpl.get("Parameters", {}).items()
@@ -153,6 +211,7 @@ def resource_properties(logical_id: str, *, path: Path = TEMPLATE, overrides: Ma
     service (the policies tests evaluate are then exactly what would be deployed)."""
     tpl = load(path)
     props = tpl["Resources"][logical_id].get("Properties", {})
+    props = resolve_if(props, conditions(tpl, overrides, resources))
     return resolve(props, parameter_values(tpl, overrides), resources or {}, list_parameters(tpl))
 
 

@@ -19,7 +19,7 @@ import boto3
 import pytest
 
 from devkit import template
-from devkit.seed import PLACEHOLDERS, event_files, render_event, seed_vpc
+from devkit.seed import PLACEHOLDERS, confined_policy, event_files, render_event, seed_vpc
 from tests.support import iam_actions
 from tests.support.faults import FaultInjector
 
@@ -34,14 +34,20 @@ GONE_RTB = "rtb-0123456789abcdef0"
 
 #: Granted actions the scenarios here cannot reach, per function, with the reason. Keep this short.
 UNREACHED: dict[str, dict[str, str]] = {}
+#: Parameters that turn on a fix that is off by default; each grants its permissions only then (Conditions).
+OPT_INS = {"CreateMissingEndpoints": "true", "AddEndpointIngress": "true"}
+#: Permissions a call needs besides its own action (tag-on-create: CreateVpcEndpoint with TagSpecifications).
+IMPLIED = {"ec2:CreateTags": "ec2:CreateVpcEndpoint"}
 
 
 def _props(function: str) -> dict[str, Any]:
     return TEMPLATE["Resources"][function]["Properties"]
 
 
-def _statements(function: str) -> list[dict[str, Any]]:
-    statements, unknown = iam_actions.policy_statements(_props(function))
+def _statements(function: str, **parameters: str) -> list[dict[str, Any]]:
+    """The function's statements as deployed with these parameters (template defaults otherwise)."""
+    props = template.resolve_if(_props(function), template.conditions(TEMPLATE, parameters))
+    statements, unknown = iam_actions.policy_statements(props)
     assert not unknown, f"{function}: policies this test cannot read (teach tests/support/iam_actions.py): {unknown}"
     return statements
 
@@ -61,7 +67,7 @@ def _spoke_role_env(function: str) -> bool:
 # --------------------------------------------------------------------------------------------- static
 @pytest.mark.parametrize("function", FUNCTIONS)
 def test_no_wildcard_actions_and_writes_are_scoped_to_resources(function: str) -> None:
-    for stmt in _statements(function):
+    for stmt in _statements(function, **OPT_INS):
         actions = [str(a) for a in iam_actions._listify(stmt.get("Action", []))]
         assert "NotAction" not in stmt and "NotResource" not in stmt, stmt
         assert not [a for a in actions if "*" in a.split(":", 1)[-1] and not a.startswith("sqs:SendMessage")], stmt
@@ -75,8 +81,9 @@ def test_no_wildcard_actions_and_writes_are_scoped_to_resources(function: str) -
 def test_every_granted_action_is_one_the_code_can_call(function: str) -> None:
     """Whatever the function is, an action no line of the layer or handlers can call is extra."""
     static = iam_actions.static_operations()
-    granted = iam_actions.granted_actions(_statements(function))
+    granted = iam_actions.granted_actions(_statements(function, **OPT_INS))
     extra = {a for a in granted if not any(iam_actions.allows([a], s) for s in static)} - _platform_actions(function)
+    extra -= {a for a, needed_by in IMPLIED.items() if needed_by in static}
     assert not extra, f"{function} is granted actions no code calls: {sorted(extra)}"
 
 
@@ -126,3 +133,25 @@ def test_cloudtrail_function_is_allowed_every_call_it_makes_and_nothing_more(
     static = iam_actions.static_operations()
     assert set(unreached) <= static, "an action listed as unreached must still be one the code can call"
     assert "ec2:ModifyVpcEndpoint" in recorded and "dynamodb:BatchWriteItem" in recorded  # the scenarios ran
+
+
+def test_opt_in_fixes_are_granted_only_when_opted_in_and_exactly_what_they_call(
+        invoke: Callable[..., Any], ec2: Any, org_id: str) -> None:
+    """A VPC whose Session Manager profile lacks endpoints and whose endpoint group lacks HTTPS from the VPC:
+    with every opt-in on, the function creates endpoints and adds the rule; the role allows exactly that."""
+    world = seed_vpc(ec2, REGION, s3_policy=confined_policy(org_id), associate_all=True, dns_hostnames=True,
+                     https_from_vpc=False, vpc_tags={"vpce-guard:profiles": "ssm-session-manager"})
+    recorder = FaultInjector()
+    with recorder.installed():
+        invoke(render_event("modify-vpc-attribute.json", world.mapping()), **OPT_INS)
+    recorded = {iam_actions.iam_action(c.service, c.operation) for c in recorder.calls
+                if c.stage == "call"} - iam_actions.NO_PERMISSION_NEEDED
+    default = iam_actions.granted_actions(_statements("OnChangeFunction"))
+    opted = iam_actions.granted_actions(_statements("OnChangeFunction", **OPT_INS))
+
+    assert {"ec2:CreateVpcEndpoint", "ec2:AuthorizeSecurityGroupIngress"} <= recorded, sorted(recorded)
+    assert not {a for a in recorded if not iam_actions.allows(opted, a)}
+    only_opted = opted - default
+    assert only_opted == {"ec2:CreateVpcEndpoint", "ec2:CreateTags", "ec2:AuthorizeSecurityGroupIngress"}
+    assert {a for a in only_opted if not any(iam_actions.allows([a], r) for r in recorded)} <= set(IMPLIED)
+    assert all(IMPLIED[a] in recorded for a in only_opted & set(IMPLIED))

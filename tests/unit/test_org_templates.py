@@ -39,8 +39,12 @@ def _actions(stmt: dict[str, Any]) -> set[str]:
     return {a} if isinstance(a, str) else set(a)
 
 
+#: Every opt-in fix on: the conditional grants (template Conditions) are compared too.
+OPT_INS = {"CreateMissingEndpoints": "true", "AddEndpointIngress": "true"}
+
+
 def _function_policy_statements(function: str) -> list[dict[str, Any]]:
-    props = hub_tpl["Resources"][function]["Properties"]
+    props = template.resolve_if(hub_tpl["Resources"][function]["Properties"], template.conditions(hub_tpl, OPT_INS))
     return [s for p in props.get("Policies", []) if isinstance(p, dict) and "Statement" in p for s in p["Statement"]]
 
 
@@ -91,7 +95,7 @@ def test_bus_name_is_a_parameter_and_the_on_change_rule_listens_on_that_bus() ->
 def _spoke_role(hub_roles: list[str] = HUB_ROLES) -> dict[str, Any]:
     return template.resource_properties("RemediationRole", path=template.SPOKE_TEMPLATE, overrides={
         "OrganizationId": ORG, "HubAccountId": HUB, "HubPrincipalArns": ",".join(hub_roles),
-        "RoleRegion": "us-east-1", "HubEventBusArn": HUB_BUS}, resources={"AWS::AccountId": MEMBER})
+        "RoleRegion": "us-east-1", "HubEventBusArn": HUB_BUS, **OPT_INS}, resources={"AWS::AccountId": MEMBER})
 
 
 def test_spoke_role_trusts_only_the_hub_function_roles_of_the_organization() -> None:
@@ -142,8 +146,10 @@ def test_spoke_role_may_do_what_the_hub_does_in_its_own_account_and_nothing_more
     assert spoke_actions == hub_ec2, "keep templates/spoke.yaml RemediationRole in step with the hub functions"
     assert all("*" not in a for a in spoke_actions)
     writes = [s for s in statements if not all(a.startswith("ec2:Describe") for a in _actions(s))]
-    for stmt in writes:  # writes only on this account's endpoints and route tables
-        assert set(stmt["Resource"]) == {f"arn:aws:ec2:*:{MEMBER}:vpc-endpoint/*", f"arn:aws:ec2:*:{MEMBER}:route-table/*"}
+    for stmt in writes:  # writes only on this account's resources (and the AWS services' endpoint services)
+        resources = stmt["Resource"] if isinstance(stmt["Resource"], list) else [stmt["Resource"]]
+        assert all(r.startswith(f"arn:aws:ec2:*:{MEMBER}:") or r == "arn:aws:ec2:*:*:vpc-endpoint-service/*"
+                   for r in resources), stmt
     ctx = RequestContext.iam(HUB_ROLES[0], "ec2:ModifyVpcEndpoint", resource=f"arn:aws:ec2:eu-west-1:{MEMBER}:vpc-endpoint/vpce-1")
     assert any(evaluate({"Statement": [s]}, ctx) for s in statements)
     for forbidden in ("ec2:DeleteVpcEndpoints", "ec2:CreateRoute", "ec2:DeleteRouteTable", "iam:PassRole"):

@@ -6,17 +6,20 @@ odd AWS error in the middle of a remediation.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
 from enum import StrEnum
 from functools import lru_cache
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
+from . import profiles as profiles_mod
 from .policy import check_aws_owned_pattern
 
 ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
+SG_ID_RE = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 
 #: Stands for the region of the endpoint's service in AWS_OWNED_RESOURCE_ARNS (spelled as in AWS's published
 #: data-perimeter policies, so their entries can be pasted as they are).
@@ -78,6 +81,18 @@ class Settings(BaseModel):
     exclude_tag_value: str = "true"
     #: AWS-owned resources left outside the org perimeter on S3 endpoints (may contain <region>). Empty: none.
     aws_owned_resource_arns: tuple[str, ...] = DEFAULT_AWS_OWNED_RESOURCE_ARNS
+    #: JSON object of extra profiles: name → {description, endpoints: [{service, type, private_dns}], …}.
+    custom_profiles: str = ""
+    #: Profiles (see profiles.py) every VPC must satisfy unless its profiles tag says otherwise.
+    default_profiles: tuple[str, ...] = ()
+    profiles_tag_key: str = "vpce-guard:profiles"
+    #: Opt-in: create endpoints a profile requires and a VPC lacks (with an org-confined policy).
+    create_missing_endpoints: bool = False
+    #: Opt-in: add the missing inbound TCP 443 rule to an interface endpoint's security group.
+    add_endpoint_ingress: bool = False
+    #: Sources interface endpoints must accept HTTPS from; both empty: the CIDRs of the endpoint's VPC.
+    endpoint_ingress_cidrs: tuple[str, ...] = ()
+    endpoint_ingress_source_groups: tuple[str, ...] = ()
 
     @field_validator("aws_owned_resource_arns")
     @classmethod
@@ -94,6 +109,49 @@ class Settings(BaseModel):
             raise ValueError(f"not organization ids (expected o-xxxxxxxxxx): {bad}")
         return v
 
+    @field_validator("endpoint_ingress_cidrs")
+    @classmethod
+    def _cidrs(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        out = []
+        for item in v:
+            try:
+                out.append(str(ipaddress.ip_network(item, strict=False)))
+            except ValueError:
+                raise ValueError(f"not a CIDR: {item!r}") from None
+        return tuple(out)
+
+    @field_validator("endpoint_ingress_source_groups")
+    @classmethod
+    def _groups(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        bad = [x for x in v if not SG_ID_RE.match(x)]
+        if bad:
+            raise ValueError(f"not security group ids: {bad}")
+        return v
+
+    @field_validator("custom_profiles")
+    @classmethod
+    def _custom_profiles_parse(cls, v: str) -> str:
+        try:
+            profiles_mod.catalogue(v)
+        except profiles_mod.ProfileError as exc:
+            raise ValueError(str(exc)) from None
+        return v
+
+    @field_validator("default_profiles")
+    @classmethod
+    def _profiles_exist(cls, v: tuple[str, ...], info: ValidationInfo) -> tuple[str, ...]:
+        custom = info.data.get("custom_profiles")
+        if custom is None:  # custom_profiles failed validation and already says why
+            return v
+        known = profiles_mod.catalogue(custom)
+        unknown = [p for p in v if p not in known]
+        if unknown:
+            raise ValueError(f"unknown profile(s) {unknown}; known: {sorted(known)}")
+        return v
+
+    def profile_catalogue(self) -> dict[str, profiles_mod.Profile]:
+        return profiles_mod.catalogue(self.custom_profiles)
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
@@ -104,6 +162,13 @@ class Settings(BaseModel):
             "mode": env.get("MODE", "enforce").strip().lower() or "enforce",
             "ledger_ttl_days": env.get("LEDGER_TTL_DAYS", "400"),
             "exclude_tag_key": env.get("EXCLUDE_TAG_KEY", "vpce-guard:exclude"),
+            "default_profiles": profiles_mod.parse_names(env.get("DEFAULT_PROFILES", "")),
+            "custom_profiles": env.get("CUSTOM_PROFILES", ""),
+            "profiles_tag_key": env.get("PROFILES_TAG_KEY", "vpce-guard:profiles"),
+            "create_missing_endpoints": _flag(env.get("CREATE_MISSING_ENDPOINTS", "false")),
+            "add_endpoint_ingress": _flag(env.get("ADD_ENDPOINT_INGRESS", "false")),
+            "endpoint_ingress_cidrs": _csv(env.get("ENDPOINT_INGRESS_CIDRS", "")),
+            "endpoint_ingress_source_groups": _csv(env.get("ENDPOINT_INGRESS_SOURCE_GROUPS", "")),
         }
         if "AWS_OWNED_RESOURCE_ARNS" in env:  # set but empty: no exemption at all
             raw["aws_owned_resource_arns"] = _csv(env["AWS_OWNED_RESOURCE_ARNS"])
@@ -118,11 +183,24 @@ class Settings(BaseModel):
                 "ledger_ttl_days": "LEDGER_TTL_DAYS",
                 "exclude_tag_key": "EXCLUDE_TAG_KEY",
                 "aws_owned_resource_arns": "AWS_OWNED_RESOURCE_ARNS",
+                "default_profiles": "DEFAULT_PROFILES",
+                "custom_profiles": "CUSTOM_PROFILES",
+                "profiles_tag_key": "PROFILES_TAG_KEY",
+                "create_missing_endpoints": "CREATE_MISSING_ENDPOINTS",
+                "add_endpoint_ingress": "ADD_ENDPOINT_INGRESS",
+                "endpoint_ingress_cidrs": "ENDPOINT_INGRESS_CIDRS",
+                "endpoint_ingress_source_groups": "ENDPOINT_INGRESS_SOURCE_GROUPS",
             }
             problems = "; ".join(
-                f"{names.get(str(err['loc'][0]), err['loc'][0])}: {err['msg']}" for err in exc.errors()
+                f"{names.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else 'configuration'}: {err['msg']}"
+                for err in exc.errors()
             )
             raise ConfigError(f"invalid vpce-guard configuration: {problems}") from None
+
+
+def _flag(value: str) -> str:
+    """`true`/`false` (any case) as pydantic reads booleans; anything else fails validation by name."""
+    return value.strip().lower() or "false"
 
 
 def _csv(value: str) -> tuple[str, ...]:

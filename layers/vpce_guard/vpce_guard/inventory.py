@@ -13,13 +13,31 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from .aws import AwsContext
-from .models import Endpoint, Route, RouteTable, Snapshot, Targets, Vpc
+from .models import (
+    GONE_ENDPOINT_STATES,
+    Endpoint,
+    IngressRule,
+    Route,
+    RouteTable,
+    SecurityGroup,
+    Snapshot,
+    Subnet,
+    Targets,
+    Vpc,
+)
 
 #: EC2 accepts at most 200 values per filter / ids per call.
 CHUNK = 200
 
 #: Services whose endpoints we know support policies without asking (gateway endpoints).
 _POLICY_SUPPORT_CACHE: dict[tuple[str, str], bool] = {}
+#: AWS-managed prefix lists per region (id → name); they do not change during a cold start.
+_PREFIX_LIST_CACHE: dict[str, dict[str, str]] = {}
+
+#: Route keys that name where a route sends traffic (exactly one is set on a route).
+_ROUTE_TARGET_KEYS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId",
+                      "NetworkInterfaceId", "InstanceId", "EgressOnlyInternetGatewayId", "LocalGatewayId",
+                      "CarrierGatewayId", "CoreNetworkArn")
 
 
 def _chunks(items: Iterable[str], size: int = CHUNK) -> Iterator[list[str]]:
@@ -76,12 +94,40 @@ def route_table_from_api(raw: dict[str, Any]) -> RouteTable:
                 or r.get("DestinationIpv6CidrBlock")
                 or r.get("DestinationPrefixListId"),
                 gateway_id=r.get("GatewayId"),
+                target=next((r[k] for k in _ROUTE_TARGET_KEYS if r.get(k)), None),
                 state=r.get("State"),
                 origin=r.get("Origin"),
             )
             for r in raw.get("Routes") or []
         ),
         tags=_tags(raw.get("Tags")),
+    )
+
+
+def subnet_from_api(raw: dict[str, Any]) -> Subnet:
+    return Subnet(id=raw["SubnetId"], vpc_id=raw.get("VpcId", ""), availability_zone=raw.get("AvailabilityZone"),
+                  availability_zone_id=raw.get("AvailabilityZoneId"), owner_id=raw.get("OwnerId"))
+
+
+def _port(value: Any) -> int | None:
+    return int(value) if isinstance(value, int) else None
+
+
+def security_group_from_api(raw: dict[str, Any]) -> SecurityGroup:
+    return SecurityGroup(
+        id=raw["GroupId"], vpc_id=raw.get("VpcId"), owner_id=raw.get("OwnerId"), tags=_tags(raw.get("Tags")),
+        ingress=tuple(
+            IngressRule(
+                protocol=str(p.get("IpProtocol", "-1")).lower(),
+                from_port=_port(p.get("FromPort")), to_port=_port(p.get("ToPort")),
+                cidrs=tuple(r["CidrIp"] for r in p.get("IpRanges") or () if r.get("CidrIp")),
+                ipv6_cidrs=tuple(r["CidrIpv6"] for r in p.get("Ipv6Ranges") or () if r.get("CidrIpv6")),
+                group_ids=tuple(g["GroupId"] for g in p.get("UserIdGroupPairs") or () if g.get("GroupId")),
+                prefix_list_ids=tuple(x["PrefixListId"] for x in p.get("PrefixListIds") or ()
+                                      if x.get("PrefixListId")),
+            )
+            for p in raw.get("IpPermissions") or ()
+        ),
     )
 
 
@@ -186,8 +232,10 @@ class Inventory:
             ) or ((v["CidrBlock"],) if v.get("CidrBlock") else ())
             dns_support = dns_hostnames = None
             if with_dns and (dns_for is None or v["VpcId"] in dns_for):
-                dns_support = self._vpc_attribute(v["VpcId"], "enableDnsSupport")
-                dns_hostnames = self._vpc_attribute(v["VpcId"], "enableDnsHostnames")
+                # A participant of a shared VPC may not be allowed to read its owner's attributes: unknown.
+                shared = bool(v.get("OwnerId")) and v.get("OwnerId") != self.ctx.account
+                dns_support = self.vpc_attribute(v["VpcId"], "enableDnsSupport", tolerate_denied=shared)
+                dns_hostnames = self.vpc_attribute(v["VpcId"], "enableDnsHostnames", tolerate_denied=shared)
             out[v["VpcId"]] = Vpc(
                 id=v["VpcId"], owner_id=v.get("OwnerId"), cidrs=cidrs,
                 dns_support=dns_support, dns_hostnames=dns_hostnames, tags=_tags(v.get("Tags")),
@@ -196,13 +244,21 @@ class Inventory:
 
     def vpc_dns(self, vpc_id: str) -> Vpc:
         """A VPC known only by its DNS attributes (when no rule needs DescribeVpcs)."""
-        return Vpc(id=vpc_id, dns_support=self._vpc_attribute(vpc_id, "enableDnsSupport"),
-                   dns_hostnames=self._vpc_attribute(vpc_id, "enableDnsHostnames"))
+        return Vpc(id=vpc_id, dns_support=self.vpc_attribute(vpc_id, "enableDnsSupport"),
+                   dns_hostnames=self.vpc_attribute(vpc_id, "enableDnsHostnames"))
 
-    def _vpc_attribute(self, vpc_id: str, attribute: str) -> bool:
-        resp = self.ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
+    def vpc_attribute(self, vpc_id: str, attribute: str, *, tolerate_denied: bool = False) -> bool | None:
+        """One DNS attribute (AWS has no batch form: one call per VPC and attribute). None: not readable."""
+        try:
+            resp = self.ec2.describe_vpc_attribute(VpcId=vpc_id, Attribute=attribute)
+        except ClientError as exc:
+            code = exc.response.get("Error", {}).get("Code", "")
+            if tolerate_denied and (code.startswith("UnauthorizedOperation") or code.endswith(".NotFound")):
+                return None
+            raise
         key = attribute[0].upper() + attribute[1:]
-        return bool(resp.get(key, {}).get("Value", False))
+        value = resp.get(key, {}).get("Value")
+        return bool(value) if value is not None else None
 
     # -- subnets, security groups (used to find the VPC an event is about) ---------------------------------
     def vpcs_of_subnets(self, subnet_ids: Iterable[str]) -> set[str]:
@@ -225,6 +281,42 @@ class Inventory:
                 if not _is_not_found(exc):
                     raise
         return out
+
+    def subnets(self, subnet_ids: Iterable[str]) -> dict[str, Subnet]:
+        """Subnets by id, one DescribeSubnets per 200 (ids that no longer exist are left out)."""
+        return {s.id: s for s in self._by_ids("describe_subnets", "Subnets", "SubnetIds", subnet_ids,
+                                              subnet_from_api)}
+
+    def security_groups(self, group_ids: Iterable[str]) -> dict[str, SecurityGroup]:
+        """Security groups by id with their inbound rules, one DescribeSecurityGroups per 200."""
+        return {g.id: g for g in self._by_ids("describe_security_groups", "SecurityGroups", "GroupIds", group_ids,
+                                              security_group_from_api)}
+
+    def _by_ids(self, operation: str, key: str, id_param: str, ids: Iterable[str], convert: Any) -> list[Any]:
+        out: list[Any] = []
+        for batch in _chunks(sorted(set(ids))):
+            try:
+                out += [convert(r) for r in _paginate(self.ec2, operation, key, **{id_param: batch})]
+            except ClientError as exc:
+                if not _is_not_found(exc):
+                    raise
+                for one in batch:  # one unknown id fails the whole call: rare, so fall back per id
+                    try:
+                        out += [convert(r) for r in _paginate(self.ec2, operation, key, **{id_param: [one]})]
+                    except ClientError as inner:
+                        if not _is_not_found(inner):
+                            raise
+        return out
+
+    def prefix_lists(self) -> dict[str, str]:
+        """AWS-managed prefix lists of the region (id → name), once per region per cold start."""
+        region = self.ctx.region
+        if region not in _PREFIX_LIST_CACHE:
+            _PREFIX_LIST_CACHE[region] = {
+                p["PrefixListId"]: p.get("PrefixListName", "")
+                for p in _paginate(self.ec2, "describe_prefix_lists", "PrefixLists")
+            }
+        return _PREFIX_LIST_CACHE[region]
 
     # -- endpoint services -----------------------------------------------------------------------------
     def policy_unsupported(self, endpoints: Iterable[Endpoint]) -> frozenset[str]:
@@ -255,9 +347,10 @@ class Inventory:
 
 
 #: Endpoint states after which an endpoint no longer touches its VPC (it has no routes, policy or DNS left).
-GONE_STATES = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
+GONE_STATES = GONE_ENDPOINT_STATES
 #: Every snapshot part (see rules.SNAPSHOT_PARTS): what a caller that does not say gets.
-ALL_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
+ALL_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services", "subnets", "security_groups",
+                       "prefix_lists", "vpc_endpoints"})
 
 
 def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | None = None) -> Snapshot:
@@ -281,19 +374,25 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
             endpoints = {e.id: e for e in inv.endpoints_in_vpcs(None)}
             if listed_rts is not None:
                 route_tables = {rt.id: rt for rt in listed_rts.result()[0]}
-        return Snapshot(
-            account=targets.account, region=targets.region, endpoints=endpoints,
-            vpcs=_read_vpcs(inv, None, endpoints.values(), parts), route_tables=route_tables,
+        vpcs = _read_vpcs(inv, None, endpoints.values(), parts)
+        return _complete(inv, Snapshot(
+            account=targets.account, region=targets.region, endpoints=endpoints, vpcs=vpcs,
+            route_tables=route_tables, vpcs_with_all_endpoints=frozenset(vpcs),
             policy_unsupported_services=_policy_unsupported(inv, endpoints.values(), parts),
-        )
+        ), parts)
 
-    # 1. Find the VPCs the event is about. An endpoint that is gone no longer concerns its VPC.
+    # 1. Find the VPCs the event is about. An endpoint that is gone no longer concerns its VPC, unless a rule
+    #    judges what a VPC lacks ("vpc_endpoints"): a deletion may leave it without an endpoint it requires.
     vpc_ids: set[str] = set(targets.vpc_ids)
+    deleted_from: set[str] = set()
     if targets.endpoint_ids:
         found, gone = inv.endpoints_by_id(targets.endpoint_ids)
         endpoints.update({e.id: e for e in found})
         missing += gone
         vpc_ids |= {e.vpc_id for e in found if e.vpc_id and e.state not in GONE_STATES}
+        if "vpc_endpoints" in parts:
+            deleted_from = {e.vpc_id for e in found if e.vpc_id and e.state in GONE_STATES}
+            vpc_ids |= deleted_from
     named_rts: list[RouteTable] = []
     # A route table named together with its VPC (CreateRouteTable) comes with the VPC's listing below.
     rts_with_vpc = bool(targets.vpc_ids)
@@ -308,16 +407,21 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
     vpc_ids |= {rt.vpc_id for rt in named_rts}
     if targets.subnet_ids and not vpc_ids:
         vpc_ids |= inv.vpcs_of_subnets(targets.subnet_ids)
-    if targets.security_group_ids:
-        vpc_ids |= inv.vpcs_of_security_groups(targets.security_group_ids)
+    named_groups: dict[str, SecurityGroup] = {}
+    if targets.security_group_ids:  # the groups themselves, not only their VPCs: same single call
+        named_groups = inv.security_groups(targets.security_group_ids)
+        vpc_ids |= {g.vpc_id for g in named_groups.values() if g.vpc_id}
 
     # 2. Route-table events concern every gateway endpoint of the VPC; VPC and security-group events every
     #    endpoint. An event that names its endpoints (CreateVpcEndpoint also names the VPC) concerns those.
     route_or_subnet_event = bool(targets.route_table_ids or targets.association_ids or targets.subnet_ids)
     vpc_event = bool(targets.security_group_ids) or (bool(targets.vpc_ids) and not (
         targets.endpoint_ids and endpoints) and not route_or_subnet_event)
-    if vpc_ids and (route_or_subnet_event or vpc_event):
-        more = inv.endpoints_in_vpcs(vpc_ids, endpoint_type=None if vpc_event else "Gateway")
+    whole = (set(vpc_ids) if vpc_event else set()) | deleted_from
+    if whole:
+        endpoints.update({e.id: e for e in inv.endpoints_in_vpcs(whole) if e.id not in endpoints})
+    if route_or_subnet_event and vpc_ids - whole:
+        more = inv.endpoints_in_vpcs(vpc_ids - whole, endpoint_type="Gateway")
         endpoints.update({e.id: e for e in more if e.id not in endpoints})
 
     # 3. Their route tables and VPC attributes, in one batch each.
@@ -326,12 +430,31 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
         route_tables = {rt.id: rt for rt in rts}
         if rts_with_vpc:
             missing += [i for i in targets.route_table_ids if i not in route_tables]
-    return Snapshot(
-        account=targets.account, region=targets.region, endpoints=endpoints,
-        vpcs=_read_vpcs(inv, vpc_ids, endpoints.values(), parts) if vpc_ids else {}, route_tables=route_tables,
+    vpcs = _read_vpcs(inv, vpc_ids, endpoints.values(), parts) if vpc_ids else {}
+    return _complete(inv, Snapshot(
+        account=targets.account, region=targets.region, endpoints=endpoints, vpcs=vpcs, route_tables=route_tables,
         policy_unsupported_services=_policy_unsupported(inv, endpoints.values(), parts),
-        missing_ids=tuple(missing),
-    )
+        missing_ids=tuple(missing), vpcs_with_all_endpoints=frozenset(whole & set(vpcs)),
+    ), parts, named_groups)
+
+
+def _complete(inv: Inventory, snap: Snapshot, parts: frozenset[str],
+              known_groups: dict[str, SecurityGroup] | None = None) -> Snapshot:
+    """Add what the network rules read about the endpoints in the snapshot, one batched call per kind and as
+    far as `parts` asks: subnets and security groups of interface endpoints, and the region's managed prefix
+    lists when a gateway endpoint is in view (cached per cold start)."""
+    interface = [e for e in snap.endpoints.values() if e.type == "Interface" and e.state not in GONE_STATES]
+    update: dict[str, Any] = {}
+    subnet_ids = {s for e in interface for s in e.subnet_ids}
+    if "subnets" in parts and subnet_ids:
+        update["subnets"] = inv.subnets(subnet_ids)
+    if "security_groups" in parts:
+        known = known_groups or {}
+        wanted = {g for e in interface for g in e.security_group_ids} - set(known)
+        update["security_groups"] = {**known, **(inv.security_groups(wanted) if wanted else {})}
+    if "prefix_lists" in parts and any(e.type == "Gateway" for e in snap.endpoints.values()):
+        update["prefix_lists"] = inv.prefix_lists()
+    return snap.model_copy(update=update) if update else snap
 
 
 def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[Endpoint],

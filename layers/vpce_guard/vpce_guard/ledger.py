@@ -103,13 +103,15 @@ def records_for(outcomes: Iterable[Outcome], trigger: Trigger, *, account: str, 
     out: list[LedgerRecord] = []
     for o in outcomes:
         f = o.finding
+        resource_id = o.resource_id or f.resource_id  # a multi-step fix records each step on what it changed
         out.append(LedgerRecord(
-            pk=resource_pk(account, region, f.resource_id),
+            pk=resource_pk(account, region, resource_id),
             sk=f"EVAL#{stamp}#{f.rule_id}#{uuid.uuid4().hex[:12]}",
-            account=account, region=region, resource_id=f.resource_id, resource_type=f.resource_type,
+            account=account, region=region, resource_id=resource_id,
+            resource_type=o.resource_type or f.resource_type,
             vpc_id=f.vpc_id, rule_id=f.rule_id, status=o.status, reason=o.reason, trigger=trigger,
             before=o.before, after=o.after, actions=[a.model_dump(mode="json") for a in o.actions],
-            error=o.error, details=f.details, time=stamp, expires_at=expires,
+            error=o.error, details={**f.details, **o.details}, time=stamp, expires_at=expires,
         ))
     return out
 

@@ -75,6 +75,19 @@ class Targets(Frozen):
         )
 
 
+#: Endpoint states in which an endpoint no longer serves its VPC (and cannot be changed).
+GONE_ENDPOINT_STATES = frozenset({"deleted", "deleting", "rejected", "failed", "expired"})
+#: States of an endpoint that exists or is coming (`pendingacceptance`: waiting for the service owner).
+LIVE_ENDPOINT_STATES = frozenset({"available", "pending", "pendingacceptance", "partial"})
+
+
+def resource_type_of(resource_id: str) -> str:
+    """`vpce-…` → `vpc-endpoint`, `sg-…` → `security-group`, … (the ledger's resource_type)."""
+    prefix = resource_id.split("-", 1)[0]
+    return {"vpce": "vpc-endpoint", "rtb": "route-table", "vpc": "vpc", "subnet": "subnet",
+            "rtbassoc": "route-table-association", "sg": "security-group"}.get(prefix, "resource")
+
+
 class Endpoint(Frozen):
     id: str
     vpc_id: str
@@ -103,7 +116,9 @@ class Endpoint(Frozen):
 class Route(Frozen):
     destination: str | None = None  # CIDR (v4 or v6) or prefix-list id
     gateway_id: str | None = None
-    state: str | None = None
+    #: Where the route sends traffic, whatever its kind (igw-, nat-, vpce-, tgw-, pcx-, eni-, i-, …).
+    target: str | None = None
+    state: str | None = None  # active | blackhole
     origin: str | None = None
 
 
@@ -126,6 +141,34 @@ class Vpc(Frozen):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class Subnet(Frozen):
+    id: str
+    vpc_id: str
+    availability_zone: str | None = None
+    availability_zone_id: str | None = None
+    owner_id: str | None = None
+
+
+class IngressRule(Frozen):
+    """One inbound permission of a security group, as DescribeSecurityGroups lists it."""
+
+    protocol: str  # "-1" (all), "tcp", "udp", "icmp", or a protocol number
+    from_port: int | None = None
+    to_port: int | None = None
+    cidrs: tuple[str, ...] = ()
+    ipv6_cidrs: tuple[str, ...] = ()
+    group_ids: tuple[str, ...] = ()
+    prefix_list_ids: tuple[str, ...] = ()
+
+
+class SecurityGroup(Frozen):
+    id: str
+    vpc_id: str | None = None
+    owner_id: str | None = None
+    ingress: tuple[IngressRule, ...] = ()
+    tags: dict[str, str] = Field(default_factory=dict)
+
+
 class Snapshot(Frozen):
     """What the rules see: configuration of one account-region, read in batches."""
 
@@ -138,9 +181,21 @@ class Snapshot(Frozen):
     policy_unsupported_services: frozenset[str] = frozenset()
     #: Ids the event named that no longer exist (deleted between the event and the read).
     missing_ids: tuple[str, ...] = ()
+    #: Subnets and security groups of the interface endpoints in the snapshot (one batched read each).
+    subnets: dict[str, Subnet] = Field(default_factory=dict)
+    security_groups: dict[str, SecurityGroup] = Field(default_factory=dict)
+    #: AWS-managed prefix lists: id → name (`com.amazonaws.<region>.s3`), to recognise gateway endpoint routes.
+    prefix_lists: dict[str, str] = Field(default_factory=dict)
+    #: VPCs whose endpoints were ALL read (VPC events, deletions, sweeps). Rules that judge a VPC by what it
+    #: lacks (a required endpoint, "no endpoint needs DNS") only conclude for these; an event about one
+    #: endpoint reads that endpoint only.
+    vpcs_with_all_endpoints: frozenset[str] = frozenset()
 
     def route_tables_of(self, vpc_id: str) -> list[RouteTable]:
         return [rt for rt in self.route_tables.values() if rt.vpc_id == vpc_id]
+
+    def endpoints_of(self, vpc_id: str) -> list[Endpoint]:
+        return [e for e in self.endpoints.values() if e.vpc_id == vpc_id]
 
 
 class Action(Frozen):
@@ -151,6 +206,8 @@ class Action(Frozen):
     params: dict[str, Any] = Field(default_factory=dict)
     before: dict[str, Any] = Field(default_factory=dict)
     after: dict[str, Any] = Field(default_factory=dict)
+    #: One line for the ledger when a fix has several steps ("enable enableDnsHostnames on vpc-…").
+    summary: str = ""
 
 
 class Finding(Frozen):
@@ -167,7 +224,11 @@ class Finding(Frozen):
 
 
 class Outcome(Frozen):
-    """A finding after planning and remediation: what the ledger records."""
+    """A finding after planning and remediation: what the ledger records.
+
+    A fix of several actions yields one Outcome per action (one ledger record per change), each about the
+    resource that action changed; `resource_id`/`resource_type` then name it (None: the finding's).
+    """
 
     finding: Finding
     status: Status
@@ -178,3 +239,7 @@ class Outcome(Frozen):
     error: str | None = None
     #: The failure was transient (throttling, 5xx, network, stale credentials): a later attempt may succeed.
     retryable: bool = False
+    resource_id: str | None = None
+    resource_type: str | None = None
+    #: Added to the finding's details in the ledger (e.g. {"step": 2, "steps": 3}).
+    details: dict[str, Any] = Field(default_factory=dict)

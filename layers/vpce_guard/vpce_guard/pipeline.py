@@ -45,7 +45,8 @@ class RunResult:
             "reason": self.reason,
             "counts": dict(Counter(o.status.value for o in self.outcomes)),
             "results": [
-                {"rule_id": o.finding.rule_id, "resource_id": o.finding.resource_id, "status": o.status.value,
+                {"rule_id": o.finding.rule_id, "resource_id": o.resource_id or o.finding.resource_id,
+                 "status": o.status.value,
                  "reason": o.reason, **({"error": o.error} if o.error else {})}
                 for o in self.outcomes
             ],
@@ -150,14 +151,14 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         rt.factory.forget(targets.account)
     for o in result.outcomes:
         if o.status in (Status.NON_COMPLIANT, Status.REMEDIATED, Status.DRY_RUN, Status.FAILED):
-            logger.info(f"{o.finding.rule_id} {o.finding.resource_id}: {o.status.value}",
-                        extra={"rule_id": o.finding.rule_id, "resource_id": o.finding.resource_id,
+            logger.info(f"{o.finding.rule_id} {o.resource_id or o.finding.resource_id}: {o.status.value}",
+                        extra={"rule_id": o.finding.rule_id, "resource_id": o.resource_id or o.finding.resource_id,
                                "status": o.status.value, "reason": o.reason, "error": o.error})
     records = ledger.records_for(result.outcomes, trigger, account=targets.account, region=targets.region,
                                  ttl_days=rt.settings.ledger_ttl_days)
     # The outcome of a fix overwrites its intent record (same key), so only an unrecorded outcome leaves one.
-    records = [r.model_copy(update={"sk": pending[(r.resource_id, r.rule_id)]})
-               if (r.resource_id, r.rule_id) in pending else r for r in records]
+    records = [r.model_copy(update={"sk": pending[_intent_key(r)]}) if _intent_key(r) in pending else r
+               for r in records]
     result.ledger_items = _write_ledger(rt, records)
     return result
 
@@ -170,35 +171,46 @@ def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, S
         exclude_tag_key=rt.settings.exclude_tag_key,
         exclude_tag_value=rt.settings.exclude_tag_value,
         aws_owned_resource_arns=rt.settings.aws_owned_resource_arns,
+        **network_rule_settings(rt.settings),
     )
     active = [r for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
     return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(active))
 
 
 def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targets: Targets) -> dict[
-        tuple[str, str], str]:
+        tuple[str, str, object], str]:
     """Write a `pending` record for every fix about to be applied, before any write to AWS.
 
     Why: if the ledger write after a fix fails, the invocation fails and is retried, and the retry finds
     the resource compliant. Without this record the ledger would never learn that a fix was applied;
     with it, the fix (before, intended after, actions, trigger) is there as `pending`, followed by the
-    retry's evaluation. If this write fails, nothing has been changed yet. Returns the record keys.
+    retry's evaluation. If this write fails, nothing has been changed yet. One intent per action, like the
+    outcomes (remediate.intents), so every change's outcome overwrites its own intent. Returns the keys.
     """
-    intents = [
-        Outcome(finding=s.finding, status=Status.PENDING,
-                reason=f"{s.finding.reason}; fix being applied (if this record stays pending, its outcome "
-                       "could not be recorded: the next evaluation shows the resource's state)",
-                before={k: v for a in s.finding.actions for k, v in a.before.items()},
-                after={k: v for a in s.finding.actions for k, v in a.after.items()},
-                actions=s.finding.actions)
-        for s in steps if s.decision is plan.Decision.APPLY
-    ]
+    intents = remediate.intents(steps)
     if not intents:
         return {}
     records = ledger.records_for(intents, trigger, account=targets.account, region=targets.region,
                                  ttl_days=rt.settings.ledger_ttl_days)
     _write_ledger(rt, records)
-    return {(r.resource_id, r.rule_id): r.sk for r in records}
+    return {_intent_key(r): r.sk for r in records}
+
+
+def _intent_key(record: ledger.LedgerRecord) -> tuple[str, str, object]:
+    return record.resource_id, record.rule_id, record.details.get("step")
+
+
+def network_rule_settings(settings: Settings) -> dict[str, Any]:
+    """RuleContext fields of the network rules (profiles, opt-in fixes, ingress sources), from the settings."""
+    return {
+        "profiles": settings.profile_catalogue(),
+        "default_profiles": settings.default_profiles,
+        "profiles_tag_key": settings.profiles_tag_key,
+        "create_missing_endpoints": settings.create_missing_endpoints,
+        "add_endpoint_ingress": settings.add_endpoint_ingress,
+        "endpoint_ingress_cidrs": settings.endpoint_ingress_cidrs,
+        "endpoint_ingress_source_groups": settings.endpoint_ingress_source_groups,
+    }
 
 
 def _kind(resource_id: str) -> str:

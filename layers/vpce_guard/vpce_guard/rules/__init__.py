@@ -5,18 +5,22 @@ Adding a rule is one module that calls `@register`; the pipeline, the planner an
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .. import profiles
 from ..config import aws_owned_resources_in
-from ..models import Finding, Snapshot
+from ..models import Finding, Snapshot, Vpc
 
 RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
 
 #: Parts of a snapshot beyond the endpoints themselves that a rule may read; inventory.py reads only the parts
 #: some active rule declares (each costs AWS calls: DescribeRouteTables, DescribeVpcs, two DescribeVpcAttribute
-#: per VPC, DescribeVpcEndpointServices). A rule that declares nothing is given everything.
-SNAPSHOT_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
+#: per VPC, DescribeVpcEndpointServices, DescribeSubnets, DescribeSecurityGroups, DescribePrefixLists). A rule
+#: that declares nothing is given everything. `vpc_endpoints`: a VPC one of whose endpoints is being deleted
+#: is read whole (its other endpoints), for rules that judge what a VPC lacks.
+SNAPSHOT_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services", "subnets", "security_groups",
+                            "prefix_lists", "vpc_endpoints"})
 
 
 @dataclass(frozen=True)
@@ -30,6 +34,16 @@ class RuleContext:
     #: AWS-owned S3 resource ARN patterns (``<region>`` placeholder allowed) outside the org perimeter on S3
     #: endpoints; empty (the default here, unlike Settings): no exemption.
     aws_owned_resource_arns: tuple[str, ...] = ()
+    #: Endpoint profiles (shipped + custom), the default selection, and the VPC tag that overrides it.
+    profiles: Mapping[str, profiles.Profile] = field(default_factory=lambda: dict(profiles.SHIPPED))
+    default_profiles: tuple[str, ...] = ()
+    profiles_tag_key: str = "vpce-guard:profiles"
+    #: Opt-in fixes (off by default): create missing required endpoints; add the 443 rule to endpoint groups.
+    create_missing_endpoints: bool = False
+    add_endpoint_ingress: bool = False
+    #: Sources interface endpoints must accept HTTPS from (both empty: the CIDRs of the endpoint's VPC).
+    endpoint_ingress_cidrs: tuple[str, ...] = ()
+    endpoint_ingress_source_groups: tuple[str, ...] = ()
 
     def excluded(self, tags: dict[str, str]) -> bool:
         return tags.get(self.exclude_tag_key, "").strip().lower() == self.exclude_tag_value
@@ -37,6 +51,18 @@ class RuleContext:
     def aws_owned_resources(self, region: str) -> tuple[str, ...]:
         """The exempt resource ARNs of one region's S3 (placeholders filled in)."""
         return aws_owned_resources_in(self.aws_owned_resource_arns, region)
+
+    def profiles_of(self, vpc: Vpc) -> tuple[list[profiles.Profile], list[str], str]:
+        """The profiles a VPC must satisfy, the names that match no profile, and where the names came from."""
+        names, source = profiles.selected(vpc.tags, self.default_profiles, self.profiles_tag_key)
+        return ([self.profiles[n] for n in names if n in self.profiles],
+                [n for n in names if n not in self.profiles], source)
+
+    def private_dns_required(self, vpc: Vpc, service_short_name: str) -> list[str]:
+        """Names of the VPC's profiles that require private DNS on this service's interface endpoint."""
+        known, _, _ = self.profiles_of(vpc)
+        return [p.name for p in known
+                if any(r.private_dns and r.service == service_short_name for r in p.endpoints)]
 
 
 @dataclass(frozen=True)
@@ -73,7 +99,18 @@ def register(rule_id: str, title: str, *, triggers: Iterable[str] = (), fix_by_d
 
 def all_rules() -> list[Rule]:
     """Every rule, in a stable order (the order fixes are applied within one resource)."""
-    from . import endpoint_policy, gateway_route_tables  # noqa: F401  (registration side effect)
+    # Registration side effect. The order does not matter for correctness: every finding carries the actions
+    # its fix needs, in order (VPC DNS before private DNS or before creating an endpoint with private DNS),
+    # and remediate.py performs a write another finding already made in the same run only once.
+    from . import (  # noqa: F401
+        endpoint_policy,
+        gateway_dns_support,
+        gateway_route_tables,
+        interface_endpoint_ingress,
+        interface_endpoint_multi_az,
+        private_dns_vpc_dns,
+        vpc_required_endpoints,
+    )
 
     return list(REGISTRY.values())
 
