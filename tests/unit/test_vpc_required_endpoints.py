@@ -74,6 +74,13 @@ def test_vpc_without_profiles_or_not_fully_read_is_not_judged() -> None:
     assert rule.evaluate(snap(interface("ssm"), vpcs=(vpc(tags=SSM),), complete=False), CTX) == []
 
 
+def test_s3_policy_of_a_patch_manager_vpc_is_judged_from_the_endpoint_alone() -> None:
+    """ModifyVpcEndpoint on the S3 endpoint reads that endpoint only: its policy can still be judged."""
+    findings = rule.evaluate(snap(gateway(policy=RESTRICTED), vpcs=(vpc(tags={"vpce-guard:profiles": "patch-manager"}),),
+                                  complete=False), CTX)
+    assert [(f.resource_id, f.status) for f in findings] == [("vpce-gw-s3", Status.NON_COMPLIANT)]
+
+
 def test_vpc_shared_with_us_is_its_owners_business() -> None:
     [f] = rule.evaluate(snap(vpcs=(vpc(tags=SSM, owner=OTHER_ACCOUNT),)), CTX)
     assert f.status is Status.NOT_APPLICABLE

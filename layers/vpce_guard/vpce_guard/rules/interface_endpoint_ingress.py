@@ -20,7 +20,7 @@ RULE_ID = "interface-endpoint-ingress"
     RULE_ID,
     "Interface endpoint security groups allow inbound TCP 443 from the VPC",
     triggers=("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "ModifySecurityGroupRules",
-              "CreateVpcEndpoint", "ModifyVpcEndpoint", "ModifyVpcAttribute"),
+              "CreateVpcEndpoint", "ModifyVpcEndpoint"),
     fix_by_default=False,
     reads=("vpcs", "security_groups"),  # the VPC's CIDR blocks, the endpoint's groups
 )

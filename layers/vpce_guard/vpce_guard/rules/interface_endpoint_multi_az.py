@@ -18,7 +18,7 @@ MIN_ZONES = 2
 @register(
     RULE_ID,
     "Interface endpoints span at least two Availability Zones",
-    triggers=("CreateVpcEndpoint", "ModifyVpcEndpoint", "ModifyVpcAttribute"),
+    triggers=("CreateVpcEndpoint", "ModifyVpcEndpoint"),
     fix_by_default=False,
     reads=("subnets",),
 )

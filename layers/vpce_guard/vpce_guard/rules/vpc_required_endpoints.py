@@ -36,27 +36,32 @@ CREATED_TAG = "vpce-guard:created-for"
 @register(
     RULE_ID,
     "VPCs have the endpoints their profiles require",
-    triggers=("DeleteVpcEndpoints", "CreateVpcEndpoint", "ModifyVpcAttribute", "ModifyVpcEndpoint"),
+    triggers=("DeleteVpcEndpoints", "ModifyVpcAttribute", "AuthorizeSecurityGroupIngress",
+              "RevokeSecurityGroupIngress", "ModifySecurityGroupRules", "ModifyVpcEndpoint", "CreateVpcEndpoint"),
     fix_by_default=False,
     reads=("vpcs", "vpc_dns", "route_tables", "endpoint_services", "vpc_endpoints"),
 )
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """Each VPC with profiles (DefaultProfiles, or its `vpce-guard:profiles` tag) must have a live endpoint for
-    every endpoint the profiles list (pending and pending-acceptance count as present). Only VPCs whose
-    endpoints were all read are judged. For profiles with S3 policy requirements (patch-manager), every S3
-    endpoint of the VPC must let a principal of this account and organization s3:GetObject the listed
+    every endpoint the profiles list (pending and pending-acceptance count as present); only VPCs whose
+    endpoints were all read are judged on that. For profiles with S3 policy requirements (patch-manager),
+    every S3 endpoint in view must let a principal of this account and organization s3:GetObject the listed
     buckets. Missing endpoints are created only when `CreateMissingEndpoints` is true."""
     out: list[Finding] = []
     for vpc in snapshot.vpcs.values():
         known, unknown, source = ctx.profiles_of(vpc)
-        if (not known and not unknown) or vpc.id not in snapshot.vpcs_with_all_endpoints:
+        if not known and not unknown:
             continue
         base = {"rule_id": RULE_ID, "resource_id": vpc.id, "resource_type": "vpc", "vpc_id": vpc.id}
         if vpc.owner_id and vpc.owner_id != snapshot.account:
-            out.append(Finding(**base, status=Status.NOT_APPLICABLE,
-                               reason=f"{vpc.id} is shared by account {vpc.owner_id}; its endpoints are the owner's"))
+            if vpc.id in snapshot.vpcs_with_all_endpoints:
+                out.append(Finding(**base, status=Status.NOT_APPLICABLE,
+                                   reason=f"{vpc.id} is shared by account {vpc.owner_id}; its endpoints are the "
+                                          "owner's"))
             continue
-        out.append(_judge_vpc(snapshot, ctx, vpc, known=known, unknown=unknown, source=source, base=base))
+        # What a VPC lacks can only be judged from all of its endpoints; an S3 policy from the endpoint alone.
+        if vpc.id in snapshot.vpcs_with_all_endpoints:
+            out.append(_judge_vpc(snapshot, ctx, vpc, known=known, unknown=unknown, source=source, base=base))
         out += _judge_s3_policies(snapshot, ctx, vpc, known)
     return out
 
