@@ -10,7 +10,7 @@ import pytest
 
 from tests.support.iam_eval import RequestContext, evaluate
 from vpce_guard import profiles
-from vpce_guard.models import RouteTable, Status
+from vpce_guard.models import RouteTable, Snapshot, Status
 from vpce_guard.rules import vpc_required_endpoints as rule
 
 from .netsnap import ACCOUNT, CTX, ORG, OTHER_ACCOUNT, REGION, gateway, interface, snap, vpc
@@ -194,3 +194,18 @@ def test_custom_profiles_are_validated() -> None:
                                                   '"private_dns": true}]}}', '{"x": {"surprise": 1}}'):
         with pytest.raises(profiles.ProfileError):
             profiles.catalogue(bad)
+
+
+def test_services_with_dotted_names_and_china_regions() -> None:
+    ecr = interface("ecr.dkr")
+    assert ecr.service_short_name == "ecr.dkr"
+    cat = profiles.catalogue('{"images": {"endpoints": [{"service": "ecr.dkr"}, {"service": "ecr.api"}]}}')
+    ctx = dataclasses.replace(CREATE, profiles=cat, default_profiles=("images",))
+    f = _vpc_finding(rule.evaluate(snap(ecr), ctx))
+    [create] = f.actions
+    assert create.params["service_name"] == f"com.amazonaws.{REGION}.ecr.api"
+    cn = Snapshot(account=ACCOUNT, region="cn-north-1", vpcs={"vpc-1": vpc()}, vpcs_with_all_endpoints=frozenset({"vpc-1"}),
+                  route_tables={"rtb-a": RouteTable(id="rtb-a", vpc_id="vpc-1")})
+    s3 = dataclasses.replace(CREATE, default_profiles=("s3-gateway",))
+    [create] = _vpc_finding(rule.evaluate(cn, s3)).actions
+    assert create.params["service_name"] == "cn.com.amazonaws.cn-north-1.s3"

@@ -105,12 +105,13 @@ class Endpoint(Frozen):
     @property
     def service_short_name(self) -> str:
         """`com.amazonaws.eu-west-1.s3` (or China's `cn.com.amazonaws.cn-north-1.s3`) → `s3`;
+        `com.amazonaws.eu-west-1.ecr.dkr` → `ecr.dkr` (everything after the region);
         `com.amazonaws.vpce.…` (endpoint services of other accounts) stay whole."""
         parts = self.service_name.split(".")
         if parts[:1] == ["cn"]:
             parts = parts[1:]
         aws_service = len(parts) >= 4 and parts[0] == "com" and parts[1] == "amazonaws" and parts[2] != "vpce"
-        return parts[-1] if aws_service else self.service_name
+        return ".".join(parts[3:]) if aws_service else self.service_name
 
 
 class Route(Frozen):

@@ -141,7 +141,7 @@ def _creations(snapshot: Snapshot, ctx: RuleContext, vpc: Vpc, live: list[Endpoi
     confined = policy.confine(None, ctx.allowed_org_ids, ctx.org_account_ids).document
     for req, names, gone in missing:
         kind = req.create_type()
-        service = f"com.amazonaws.{snapshot.region}.{req.service}"
+        service = f"{_service_prefix(snapshot.region)}.{snapshot.region}.{req.service}"
         params: dict[str, object] = {"vpc_id": vpc.id, "service_name": service, "type": kind,
                                      "tags": {CREATED_TAG: " ".join(names)},
                                      "client_token": _client_token(vpc.id, service, kind, gone)}
@@ -163,6 +163,11 @@ def _creations(snapshot: Snapshot, ctx: RuleContext, vpc: Vpc, live: list[Endpoi
                               summary=f"create a {req.service} {kind.lower()} endpoint in {vpc.id} "
                                       f"(for {', '.join(names)})"))
     return actions, ""
+
+
+def _service_prefix(region: str) -> str:
+    """AWS service names are `com.amazonaws.<region>.<service>`, in China `cn.com.amazonaws.<region>.<service>`."""
+    return "cn.com.amazonaws" if region.startswith("cn-") else "com.amazonaws"
 
 
 def _client_token(vpc_id: str, service: str, kind: str, gone: list[Endpoint]) -> str:
