@@ -60,8 +60,11 @@ def _resolved(path: Path, account: str, params: dict[str, Any]) -> dict[str, Any
     for name, spec in tpl.get("Parameters", {}).items():  # list parameters as CloudFormation passes them
         if spec.get("Type") == "CommaDelimitedList" and isinstance(values[name], str):
             values[name] = [v for v in values[name].split(",") if v] or [f"example-{name}"]
-    physical = _physical(tpl["Resources"], set(tpl["Resources"]), {})
-    return template.resolve(tpl["Resources"], values, {**physical, **PSEUDO, "AWS::AccountId": account})
+    # Conditional parts (opt-in grants) as deployed with these parameters.
+    resources = template.resolve_if(tpl["Resources"], template.conditions(
+        tpl, {k: v for k, v in params.items() if isinstance(v, str)}))
+    physical = _physical(resources, set(resources), {})
+    return template.resolve(resources, values, {**physical, **PSEUDO, "AWS::AccountId": account})
 
 
 # --------------------------------------------------------------------------------------------- encryption
