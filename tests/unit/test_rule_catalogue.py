@@ -5,6 +5,9 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import botocore.session
+from botocore import xform_name
+
 from devkit import template
 from vpce_guard import events
 from vpce_guard.rules import all_rules
@@ -62,8 +65,9 @@ def _ec2_calls_in_code() -> set[str]:
         text = path.read_text()
         found |= set(re.findall(r"\bec2\.([a-z_]+)\(", text))
         found |= set(re.findall(r'(?:_paginate\(\s*self\.ec2,\s*|_by_ids\(\s*|get_paginator\(\s*)"([a-z_]+)"', text))
-    found.discard("get_paginator")
-    return {"ec2:" + "".join(part.capitalize() for part in op.split("_")) for op in found}
+    ec2_model = botocore.session.get_session().get_service_model("ec2")
+    ec2_operations = {xform_name(op): op for op in ec2_model.operation_names}
+    return {f"ec2:{ec2_operations[op]}" for op in found if op in ec2_operations}
 
 
 def _ec2_actions_in_policy() -> set[str]:

@@ -91,7 +91,9 @@ def test_one_sweep_fixes_every_account_and_region_with_that_accounts_credentials
     assert summary.endpoints_seen == 12  # an S3 gateway and an SSM interface endpoint per account and region
     assert summary.findings_by_rule[POLICY_RULE]["remediated"] == 12
     assert summary.findings_by_rule[ROUTE_RULE]["remediated"] == 6
-    assert summary.statuses["remediated"] == 18 and summary.failures == []
+    # The seeded VPCs keep a new VPC's DNS hostnames off under an SSM endpoint with private DNS: one fix each.
+    assert summary.findings_by_rule["private-dns-vpc-dns"]["remediated"] == 6
+    assert summary.statuses["remediated"] == 24 and summary.failures == []
     [latest] = SweepRecords(org_ledger, 400).latest(limit=1)  # newest sweep by the index, no scan
     assert latest == summary
     raw = org_ledger.get_item(Key={"pk": f"SWEEP#{started['sweep_id']}", "sk": "SUMMARY"})["Item"]
@@ -100,7 +102,7 @@ def test_one_sweep_fixes_every_account_and_region_with_that_accounts_credentials
     assert {(u["account"], u["region"], u["outcome"]) for u in units} == {(a, r, "ok") for a, r in org.vpcs}
 
     metrics = _emf_metrics(capsys.readouterr().out)
-    assert metrics["sweep_remediated"] == 18 and metrics["sweep_units_failed"] == 0
+    assert metrics["sweep_remediated"] == 24 and metrics["sweep_units_failed"] == 0
     assert metrics["sweep_failed"] == 0 and metrics["sweep_accounts"] == 3
 
 
