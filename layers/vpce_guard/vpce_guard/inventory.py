@@ -271,17 +271,6 @@ class Inventory:
                     raise
         return out
 
-    def vpcs_of_security_groups(self, group_ids: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for batch in _chunks(sorted(set(group_ids))):
-            try:
-                out |= {g["VpcId"] for g in _paginate(
-                    self.ec2, "describe_security_groups", "SecurityGroups", GroupIds=batch) if g.get("VpcId")}
-            except ClientError as exc:
-                if not _is_not_found(exc):
-                    raise
-        return out
-
     def subnets(self, subnet_ids: Iterable[str]) -> dict[str, Subnet]:
         """Subnets by id, one DescribeSubnets per 200 (ids that no longer exist are left out)."""
         return {s.id: s for s in self._by_ids("describe_subnets", "Subnets", "SubnetIds", subnet_ids,
