@@ -9,9 +9,16 @@ CHECKOV_VENV ?= .venv-checkov
 CHECKOV_STAMP := $(CHECKOV_VENV)/.installed
 # Every CloudFormation template of the project: the hub (SAM) and, when present, the member-account ones.
 TEMPLATES := template.yaml $(wildcard templates/*.yaml)
-SAM ?= sam
+# SAM CLI lives in its own virtualenv too (`make sam-venv`; it pins many packages; never in $(VENV)).
+SAM_VENV ?= .venv-sam
+SAM ?= $(SAM_VENV)/bin/sam
+SAM_STAMP := $(SAM_VENV)/.installed
+# Lambda architecture to build for; must match the template's Architecture parameter (the layer's compiled
+# dependencies are per architecture), so sam-build passes it to both.
+ARCH ?= arm64
 
-.PHONY: venv test lint validate demo bench bench-quick clean
+.PHONY: venv test lint validate demo bench bench-quick clean sam-venv sam-build sam-check local-image \
+	local-image-stop local-image-clean local-invoke test-container report
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -28,7 +35,7 @@ $(CHECKOV_STAMP): requirements/checkov.txt requirements/checkov-constraints.txt
 
 ## The whole test suite (unit, integration under moto, end-to-end against a moto server) plus lint.
 test: lint
-	$(PY) -m pytest -n 2 -q
+	$(PY) -m pytest -n 2 -q -m "not container"
 
 ## ruff, cfn-lint and checkov (CloudFormation checks on the SAM template; suppressions are justified inline
 ## in the template's Metadata). checkov runs offline (--skip-download): no guideline links, same checks.
@@ -38,9 +45,9 @@ lint: $(STAMP) $(CHECKOV_STAMP)
 	$(CHECKOV_VENV)/bin/checkov --quiet --compact --skip-download --framework cloudformation \
 		$(addprefix -f ,$(TEMPLATES))
 
-## `sam validate --lint` for every template (needs SAM CLI: SAM=/path/to/sam; keep it in its own virtualenv).
-validate:
-	@for t in $(TEMPLATES); do $(SAM) validate --lint --region us-east-1 -t $$t || exit 1; done
+## `sam validate --lint` for every template, with the pinned SAM CLI of .venv-sam (or SAM=/path/to/sam).
+validate: $(if $(filter $(SAM_VENV)/bin/sam,$(SAM)),$(SAM_STAMP))
+	@for t in $(TEMPLATES); do SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 -t $$t || exit 1; done
 
 ## The story: a moto server seeded with drift, the real handler fixes it, the ledger shows what happened.
 demo: $(STAMP)
@@ -62,5 +69,45 @@ bench: $(STAMP) $(C7N_STAMP)
 bench-quick: $(STAMP) $(C7N_STAMP)
 	$(PY) -m benchmarks.run --quick
 
+## `sam local invoke` in a real container: the on-change function against a moto server (needs root once).
+test-container: $(STAMP) $(SAM_STAMP)
+	$(PY) -m pytest -q -m container -rs
+
+## The ledger, read back: current findings (use ARGS="history vpce-… --account … --region …" and so on).
+report: $(STAMP)
+	$(PY) -m devkit.report $(ARGS)
+
+$(SAM_STAMP): requirements/sam.txt requirements/sam-constraints.txt
+	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV) || python3 -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/sam.txt \
+		-c requirements/sam-constraints.txt
+	@touch $(SAM_STAMP)
+
+## SAM CLI 1.170.0 in .venv-sam.
+sam-venv: $(SAM_STAMP)
+
+## sam build without Docker (makefile build method; dependencies vendored for ARCH with pip --platform).
+sam-build: $(SAM_STAMP)
+	LAMBDA_ARCH=$(ARCH) SAM_CLI_TELEMETRY=0 $(SAM) build --parameter-overrides Architecture=$(ARCH)
+
+## Both checks a deploy depends on: every template validates and lints, and the hub builds without Docker.
+sam-check: validate sam-build
+
+## A Docker engine (Debian's docker.io) and the Lambda Python 3.13 base image built from local parts.
+local-image:
+	scripts/local-image.sh up
+
+## Stops the engine local-image started (its containers first); images stay for next time.
+local-image-stop:
+	scripts/local-image.sh stop
+
+## Stops the engine and deletes its data and the built root filesystem (about 1.3 GB).
+local-image-clean:
+	scripts/local-image.sh clean
+
+## sam local invoke of the on-change function, in the local image, against a moto server.
+local-invoke: $(STAMP) $(SAM_STAMP)
+	$(PY) -m devkit.sam_local $(ARGS)
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache $(C7N_VENV)
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache $(C7N_VENV) $(SAM_VENV)
