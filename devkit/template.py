@@ -24,6 +24,10 @@ TEMPLATE = ROOT / "template.yaml"
 SPOKE_TEMPLATE = ROOT / "templates" / "spoke.yaml"
 #: Every CloudFormation template of the repository (linted and validated alike).
 TEMPLATES = (TEMPLATE, SPOKE_TEMPLATE)
+#: SDK settings the template declares empty only so that `sam local invoke --env-vars` may set them (SAM
+#: overrides declared variables only). Empty means "not set": `function_spec` leaves them out, so the
+#: caller's own value (a moto server's AWS_ENDPOINT_URL) is never clobbered by "".
+DECLARED_FOR_SAM_LOCAL = frozenset({"AWS_ENDPOINT_URL"})
 
 
 class _CfnLoader(yaml.SafeLoader):
@@ -233,6 +237,7 @@ def function_spec(logical_id: str, *, resources: Mapping[str, str], overrides: M
     env_raw = {**glob.get("Environment", {}).get("Variables", {}),
                **props.get("Environment", {}).get("Variables", {})}
     env = {k: str(resolve(v, params, resources, list_parameters(tpl))) for k, v in env_raw.items()}
+    env = {k: v for k, v in env.items() if v or k not in DECLARED_FOR_SAM_LOCAL}
     module, _, name = props.get("Handler", glob.get("Handler", "")).rpartition(".")
     layer_dirs = []
     for layer in props.get("Layers", glob.get("Layers", [])):

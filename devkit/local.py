@@ -1,0 +1,295 @@
+"""`sam local invoke` without containers: run a function of template.yaml in this process, as SAM would.
+
+    python -m devkit.local invoke OnChangeFunction -e events/modify-vpc-endpoint.json \
+        [--env-vars env.json] [--parameter-overrides Mode=dry_run ...] [--endpoint-url http://127.0.0.1:5000] \
+        [--profile P] [--region R] [--template template.yaml]
+    python -m devkit.local list
+
+Why it exists: `sam local invoke` needs a container runtime and a Lambda base image; this needs neither, and
+it runs the same handler, layer and environment, so it is the fast path for operators and the tested one.
+
+What it copies from SAM CLI 1.170 (samcli/commands/local/lib/local_lambda.py, samcli/local/lambdafn/env_vars.py
+and samcli/lib/intrinsic_resolver), so a command that works here works with `sam local invoke` too:
+- the function's variables are the template's (Globals merged, parameters resolved with --parameter-overrides);
+  a Ref to a resource resolves to its logical id, `!GetAtt X.Arn` to an ARN, pseudo parameters to SAM's
+  local defaults (account 123456789012, stack "local", region from --region);
+- then, for variables the template declares, a value in this shell's environment wins over the template's,
+  the `--env-vars` file's "Parameters" section over that, and its "<FunctionName>" section over everything;
+  variables the template does not declare are ignored (with a warning), as SAM ignores them;
+- AWS_* variables: AWS_SAM_LOCAL=true, the function's name, memory, timeout and handler, the region, and the
+  credentials of --profile (or the default chain) passed as AWS_ACCESS_KEY_ID/…; with no credentials at all,
+  SAM's placeholders ("defaultkey"/"defaultsecret"), which is what a moto server needs;
+- logs go to stderr, the function's return value is printed to stdout as one line of JSON.
+Differences, on purpose: `--endpoint-url` (a shortcut for AWS_ENDPOINT_URL), the exit code is 1 when the
+handler raises (SAM prints the error and exits 0), and the timeout is reported, not enforced.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import shlex
+import sys
+import time
+import traceback
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from devkit import template
+from devkit.caches import reset_process_caches
+from devkit.lambda_context import LocalLambdaContext
+
+#: SAM CLI's local values for pseudo parameters (samcli IntrinsicsSymbolTable.DEFAULT_PSEUDO_PARAM_VALUES).
+SAM_ACCOUNT = "123456789012"
+SAM_STACK_NAME = "local"
+SAM_DEFAULT_REGION = "us-east-1"
+#: SAM's placeholder credentials when none can be resolved (samcli EnvironmentVariables._DEFAULT_AWS_CREDS).
+SAM_PLACEHOLDER_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "defaultkey", "AWS_SECRET_ACCESS_KEY": "defaultsecret"}
+#: Process variables that would let credentials other than the ones chosen here leak into the invocation.
+_CREDENTIAL_VARS = ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE")
+
+
+class LocalInvokeError(ValueError):
+    """The invocation cannot be set up (unknown function, bad --env-vars file, unresolvable template value)."""
+
+
+@dataclass(frozen=True)
+class Result:
+    """What an invocation produced: the handler's return value, or the error Lambda would report."""
+
+    function: str
+    payload: Any
+    error: dict[str, Any] | None
+    environment: dict[str, str]
+    duration_ms: float
+    timed_out: bool
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def parse_parameter_overrides(items: list[str] | None) -> dict[str, str]:
+    """`Key=Value` pairs, as `sam local invoke --parameter-overrides` takes them (one string or several)."""
+    out: dict[str, str] = {}
+    for item in items or []:
+        for part in shlex.split(item):
+            if part.startswith("ParameterKey="):  # SAM also accepts ParameterKey=K,ParameterValue=V
+                fields = dict(p.split("=", 1) for p in part.split(",", 1))
+                out[fields["ParameterKey"]] = fields.get("ParameterValue", "")
+                continue
+            key, sep, value = part.partition("=")
+            if not sep or not key:
+                raise LocalInvokeError(f"--parameter-overrides: expected Key=Value, got {part!r}")
+            out[key] = value
+    return out
+
+
+def load_env_vars(path: str | Path | None) -> dict[str, dict[str, str]]:
+    """SAM's --env-vars file: {"FunctionName": {...}, "Parameters": {...}}; every value a JSON object."""
+    if path is None:
+        return {}
+    try:
+        data = json.loads(Path(path).read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise LocalInvokeError(f"--env-vars {path}: {exc}") from None
+    if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
+        raise LocalInvokeError(f"--env-vars {path}: expected {{\"FunctionName\": {{...}}, \"Parameters\": {{...}}}}")
+    return {k: {n: _stringify(v) for n, v in section.items()} for k, section in data.items()}
+
+
+def _stringify(value: Any) -> str:
+    """SAM's rules: booleans lower-case, lists/dicts/None blank, everything else str()."""
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if value is None or isinstance(value, dict | list | tuple):
+        return ""
+    return str(value)
+
+
+def sam_symbols(tpl: dict[str, Any], *, region: str) -> dict[str, str]:
+    """What SAM local resolves intrinsics to: a resource's Ref is its logical id, GetAtt X.Arn an ARN."""
+    symbols = {"AWS::Region": region, "AWS::AccountId": SAM_ACCOUNT, "AWS::StackName": SAM_STACK_NAME,
+               "AWS::Partition": "aws"}
+    for logical_id, res in tpl.get("Resources", {}).items():
+        symbols[logical_id] = logical_id
+        service = str(res.get("Type", "AWS::Unknown::X")).split("::")[1].lower()
+        suffix = f"function:{logical_id}" if service in {"lambda", "serverless"} else logical_id
+        symbols[f"{logical_id}.Arn"] = f"arn:aws:{'lambda' if service == 'serverless' else service}:{region}:" \
+                                       f"{SAM_ACCOUNT}:{suffix}"
+    return symbols
+
+
+def declared_variables(tpl: dict[str, Any], function: str) -> list[str]:
+    glob = tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    own = tpl["Resources"][function].get("Properties", {}).get("Environment", {}).get("Variables", {})
+    return list(dict.fromkeys([*glob, *own]))
+
+
+def function_environment(tpl: dict[str, Any], function: str, *, parameter_overrides: Mapping[str, str],
+                         env_vars: Mapping[str, Mapping[str, str]], shell_env: Mapping[str, str],
+                         region: str) -> tuple[dict[str, str], list[str]]:
+    """The function's own variables with SAM's precedence; returns them and the names SAM would ignore."""
+    unknown = set(parameter_overrides) - set(tpl.get("Parameters", {}))
+    if unknown:
+        raise LocalInvokeError(f"--parameter-overrides: {sorted(unknown)} not parameters of the template")
+    try:
+        spec = template.function_spec(function, resources=sam_symbols(tpl, region=region),
+                                      overrides=parameter_overrides, tpl=tpl)
+    except KeyError as exc:
+        raise LocalInvokeError(f"{function}: {exc.args[0]}") from None
+    declared = declared_variables(tpl, function)
+    env = {name: spec.environment.get(name, "") for name in declared}
+    for name in declared:
+        if name in shell_env:
+            env[name] = shell_env[name]
+    props = tpl["Resources"][function].get("Properties", {})
+    overrides = {**env_vars.get("Parameters", {}),
+                 **(env_vars.get(function) or env_vars.get(str(props.get("FunctionName", ""))) or {})}
+    ignored = sorted(set(overrides) - set(declared))
+    env.update({k: v for k, v in overrides.items() if k in declared})
+    return env, ignored
+
+
+def _credentials(profile: str | None, region: str | None) -> tuple[dict[str, str], str | None]:
+    """Credentials as SAM passes them to the container: resolved once from the profile or default chain."""
+    session = boto3.Session(profile_name=profile, region_name=region)
+    creds = session.get_credentials()
+    if creds is None:
+        return dict(SAM_PLACEHOLDER_CREDENTIALS), session.region_name
+    frozen = creds.get_frozen_credentials()
+    out = {"AWS_ACCESS_KEY_ID": frozen.access_key, "AWS_SECRET_ACCESS_KEY": frozen.secret_key}
+    if frozen.token:
+        out["AWS_SESSION_TOKEN"] = frozen.token
+    return out, session.region_name
+
+
+@contextlib.contextmanager
+def _patched_environ(values: Mapping[str, str], remove: tuple[str, ...]) -> Iterator[None]:
+    saved = dict(os.environ)
+    try:
+        for name in remove:
+            os.environ.pop(name, None)
+        os.environ.update(values)
+        yield
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+def invoke(function: str, event: Any, *, env_vars: Mapping[str, Mapping[str, str]] | None = None,
+           parameter_overrides: Mapping[str, str] | None = None, endpoint_url: str | None = None,
+           profile: str | None = None, region: str | None = None,
+           template_path: Path = template.TEMPLATE) -> Result:
+    """Run FUNCTION's handler on EVENT as `sam local invoke` would, in this process (a cold start each time).
+
+    The process environment is restored afterwards; logs go wherever stdout goes (the CLI sends them to stderr).
+    """
+    tpl = template.load(template_path)
+    if function not in template.functions(tpl):
+        raise LocalInvokeError(f"{function!r} is not a function of {template_path.name}: {template.functions(tpl)}")
+    credentials, session_region = _credentials(profile, region)
+    region = region or session_region or os.environ.get("AWS_REGION") or SAM_DEFAULT_REGION
+    env, ignored = function_environment(tpl, function, parameter_overrides=parameter_overrides or {},
+                                        env_vars=env_vars or {}, shell_env=os.environ, region=region)
+    for name in ignored:
+        print(f"local: {name} is not declared in {template_path.name} for {function}; SAM ignores it, so do I",
+              file=sys.stderr)
+    if endpoint_url:
+        env["AWS_ENDPOINT_URL"] = endpoint_url
+    props = tpl["Resources"][function].get("Properties", {})
+    glob = tpl.get("Globals", {}).get("Function", {})
+    memory = int(props.get("MemorySize", glob.get("MemorySize", 128)))
+    timeout = int(props.get("Timeout", glob.get("Timeout", 3)))
+    handler = str(props.get("Handler", glob.get("Handler", "")))
+    name = str(props.get("FunctionName") or function)
+    lambda_env = {
+        "AWS_SAM_LOCAL": "true", "AWS_LAMBDA_FUNCTION_NAME": name, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+        "AWS_LAMBDA_FUNCTION_TIMEOUT": str(timeout), "AWS_LAMBDA_FUNCTION_HANDLER": handler,
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST", "AWS_LAMBDA_LOG_GROUP_NAME": f"aws/lambda/{name}",
+        "AWS_LAMBDA_LOG_STREAM_NAME": "$LATEST", "AWS_REGION": region, "AWS_DEFAULT_REGION": region,
+        "AWS_ACCOUNT_ID": SAM_ACCOUNT, **credentials,
+    }
+    full_env = {**lambda_env, **env}
+    # An empty AWS_ENDPOINT_URL means "the real endpoints" (botocore ignores it); removing it keeps it so.
+    remove = (*_CREDENTIAL_VARS, *(k for k, v in full_env.items() if not v and k in template.DECLARED_FOR_SAM_LOCAL))
+    full_env = {k: v for k, v in full_env.items() if k not in remove or k in credentials}
+    context = LocalLambdaContext(function_name=name, memory_limit_in_mb=memory, timeout_seconds=timeout,
+                                 region=region, account=SAM_ACCOUNT, log_group_name=f"aws/lambda/{name}")
+    with _patched_environ(full_env, remove):
+        reset_process_caches()
+        spec = template.function_spec(function, resources=sam_symbols(tpl, region=region),
+                                      overrides=parameter_overrides, tpl=tpl)
+        start = time.monotonic()
+        try:
+            payload: Any = spec.load_handler()(event, context)
+            error = None
+        except Exception as exc:  # reported as Lambda reports an unhandled error (never swallowed)
+            payload, error = None, {"errorMessage": str(exc), "errorType": type(exc).__name__,
+                                    "stackTrace": traceback.format_exception(exc)}
+        finally:
+            reset_process_caches()
+        duration_ms = (time.monotonic() - start) * 1000
+    return Result(function, payload, error, full_env, duration_ms, duration_ms > timeout * 1000)
+
+
+def _read_event(path: str | None) -> Any:
+    if path is None:
+        return {}
+    text = sys.stdin.read() if path == "-" else Path(path).read_text()
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise LocalInvokeError(f"--event {path}: not JSON ({exc})") from None
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devkit.local", description=__doc__.split("\n", 1)[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    inv = sub.add_parser("invoke", help="run one function on one event, as sam local invoke does")
+    inv.add_argument("function", help="logical id in the template, e.g. OnChangeFunction")
+    inv.add_argument("-e", "--event", help="event JSON file ('-' for stdin); default: {}")
+    inv.add_argument("-n", "--env-vars", help="SAM --env-vars file: {\"FunctionName\": {...}, \"Parameters\": {...}}")
+    inv.add_argument("--parameter-overrides", nargs="+", metavar="KEY=VALUE", help="template parameters")
+    inv.add_argument("--endpoint-url", help="AWS endpoint for every client (e.g. the moto server of make demo)")
+    inv.add_argument("--profile", help="AWS profile whose credentials the function gets")
+    inv.add_argument("--region", help="AWS region (default: the profile's, then AWS_REGION, then us-east-1)")
+    inv.add_argument("-t", "--template", default=str(template.TEMPLATE), help="SAM template (default: template.yaml)")
+    sub.add_parser("list", help="the template's functions with their handlers and declared variables")
+    args = parser.parse_args(argv)
+
+    if args.command == "list":
+        tpl = template.load()
+        for fn in template.functions(tpl):
+            props = tpl["Resources"][fn]["Properties"]
+            print(f"{fn}\t{props.get('CodeUri')}{props.get('Handler')}\t{' '.join(declared_variables(tpl, fn))}")
+        return 0
+    # Powertools logs (and EMF metrics) go to stdout inside Lambda; here they go to stderr, so that stdout
+    # carries only the result, as with SAM.
+    real_stdout = sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            result = invoke(args.function, _read_event(args.event), env_vars=load_env_vars(args.env_vars),
+                            parameter_overrides=parse_parameter_overrides(args.parameter_overrides),
+                            endpoint_url=args.endpoint_url, profile=args.profile, region=args.region,
+                            template_path=Path(args.template).resolve())
+    except LocalInvokeError as exc:
+        print(f"local: {exc}", file=sys.stderr)
+        return 2
+    print(f"local: {args.function} ran in {result.duration_ms:.0f} ms"
+          + (f" (LONGER than its {result.environment['AWS_LAMBDA_FUNCTION_TIMEOUT']} s timeout: Lambda would "
+             "have stopped it)" if result.timed_out else ""), file=sys.stderr)
+    print(json.dumps(result.payload if result.ok else result.error, default=str), file=real_stdout)
+    return 0 if result.ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
