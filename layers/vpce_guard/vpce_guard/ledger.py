@@ -8,6 +8,10 @@ Key design (single table, see README "Reading the ledger"):
   → "everything currently non-compliant" is one Query on index `by-status`, no scan.
 - intake item   pk = EVENT#<account>#<region>            sk = EVAL#<time>#<event id>
   for events that were skipped or rejected before any rule ran.
+- activity      history and intake items whose status is remediated, dry_run or failed also carry
+  gsi1pk = ACTIVITY#<status>#<day>, gsi1sk = <time>#<account>#<region>#<rule>#<resource>
+  → "what was fixed (or would have been, or failed) between two times" is one Query per day on `by-status`,
+  no scan. The state items' STATUS# partitions of the same index are unaffected.
 Records of one run are independent, so they are written with BatchWriteItem (25 per call).
 """
 
@@ -15,9 +19,9 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -30,6 +34,8 @@ STATUS_INDEX = "by-status"
 BATCH_SIZE = 25
 #: BatchWriteItem calls in flight at once when a run writes several batches (a sweep).
 WRITE_CONCURRENCY = 8
+#: History statuses indexed by day for time-window queries (what changed, what would have, what failed).
+ACTIVITY_STATUSES = frozenset({Status.REMEDIATED, Status.DRY_RUN, Status.FAILED})
 
 
 class LedgerRecord(BaseModel):
@@ -58,7 +64,11 @@ class LedgerRecord(BaseModel):
     expires_at: int
 
     def to_item(self) -> dict[str, Any]:
-        return _dynamo_safe(self.model_dump(mode="json", exclude_none=True))
+        item = self.model_dump(mode="json", exclude_none=True)
+        if self.status in ACTIVITY_STATUSES:
+            item["gsi1pk"] = activity_pk(self.status, self.time[:10])
+            item["gsi1sk"] = f"{self.time}#{self.account}#{self.region}#{self.rule_id}#{self.resource_id}"
+        return _dynamo_safe(item)
 
     def state_item(self) -> dict[str, Any]:
         """The 'current state' item this record implies for (resource, rule)."""
@@ -93,6 +103,16 @@ def _dynamo_safe(value: Any) -> Any:
 
 def resource_pk(account: str, region: str, resource_id: str) -> str:
     return f"RES#{account}#{region}#{resource_id}"
+
+
+def activity_pk(status: Status | str, day: str) -> str:
+    """Partition of the by-status index holding one day's (YYYY-MM-DD, UTC) history items of a status."""
+    return f"ACTIVITY#{status.value if isinstance(status, Status) else status}#{day}"
+
+
+def time_key(moment: datetime) -> str:
+    """A moment in the ledger's time format (`time`, and the time part of `sk`/`gsi1sk`): sortable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def records_for(outcomes: Iterable[Outcome], trigger: Trigger, *, account: str, region: str,
@@ -135,8 +155,10 @@ def intake_record(trigger: Trigger, *, account: str | None, region: str | None, 
 class Ledger:
     """Writes and reads the ledger table (a boto3 DynamoDB Table resource)."""
 
-    def __init__(self, table: Any) -> None:
+    def __init__(self, table: Any, *, page_size: int | None = None) -> None:
         self.table = table
+        #: Items per Query page (DynamoDB's Limit); None lets DynamoDB fill 1 MB pages.
+        self.page_size = page_size
 
     def write(self, records: Iterable[LedgerRecord]) -> int:
         """Write history items and, for evaluations, the state items; returns items written."""
@@ -177,21 +199,46 @@ class Ledger:
         }
         return list(self._query(kwargs, limit))
 
-    def current(self, status: Status | str) -> Iterator[dict[str, Any]]:
-        """Current state items with this status (one Query on the by-status index, paginated)."""
+    def current(self, status: Status | str, *, prefix: str | None = None,
+                on_page: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """Current state items with this status (one Query on the by-status index, paginated).
+
+        `prefix` narrows on the index's sort key, `<account>#<region>#<rule>#<resource>`, server-side;
+        `on_page` is called with the running item count after each page (progress of long reads)."""
         from boto3.dynamodb.conditions import Key
 
         value = status.value if isinstance(status, Status) else status
-        yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": Key("gsi1pk").eq(
-            f"STATUS#{value}")}, None)
+        cond = Key("gsi1pk").eq(f"STATUS#{value}")
+        if prefix:
+            cond = cond & Key("gsi1sk").begins_with(prefix)
+        yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
+
+    def activity(self, status: Status | str, since: datetime, until: datetime, *,
+                 on_page: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
+        """History items of a status (remediated, dry_run, failed) recorded in [since, until], oldest first:
+        one Query per UTC day on the by-status index, never a scan."""
+        from boto3.dynamodb.conditions import Key
+
+        value = status.value if isinstance(status, Status) else status
+        if Status(value) not in ACTIVITY_STATUSES:
+            raise ValueError(f"only {sorted(s.value for s in ACTIVITY_STATUSES)} are indexed by time, not {value}")
+        lo, hi = time_key(since), time_key(until)
+        day = since.astimezone(UTC).date()
+        while day <= until.astimezone(UTC).date():
+            cond = Key("gsi1pk").eq(activity_pk(value, day.isoformat())) & Key("gsi1sk").between(lo, f"{hi}~")
+            yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
+            day += timedelta(days=1)
 
     def intake(self, account: str, region: str) -> list[dict[str, Any]]:
         from boto3.dynamodb.conditions import Key
 
         return list(self._query({"KeyConditionExpression": Key("pk").eq(f"EVENT#{account}#{region}")}, None))
 
-    def _query(self, kwargs: dict[str, Any], limit: int | None) -> Iterator[dict[str, Any]]:
+    def _query(self, kwargs: dict[str, Any], limit: int | None,
+               on_page: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         n = 0
+        if self.page_size:
+            kwargs["Limit"] = self.page_size
         while True:
             resp = self.table.query(**kwargs)
             for item in resp.get("Items", []):
@@ -199,6 +246,8 @@ class Ledger:
                 n += 1
                 if limit is not None and n >= limit:
                     return
+            if on_page is not None:
+                on_page(n)
             if "LastEvaluatedKey" not in resp:
                 return
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]

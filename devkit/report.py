@@ -1,0 +1,309 @@
+"""Read the ledger back: what is wrong now, what happened to one resource, what was fixed when.
+
+    python -m devkit.report [--table T | --stack S] [--profile P] [--region R] [--endpoint-url URL]
+                            [--format table|json|csv] COMMAND
+      findings      [--status open|all|STATUS,...] [--account A] [--resource-region R] [--rule RULE] [--summary]
+      history       RESOURCE_ID [--account A] [--resource-region R] [--limit N]
+      remediations  [--since 24h|7d|2025-03-01[T..]] [--until now|...] [--status remediated|dry_run|failed]
+
+Every read is a Query (the by-status index for findings and time windows, the resource's partition for its
+history), never a Scan: the cost grows with what is printed, not with the size of the table. Reads that span
+several pages report progress on stderr, so stdout stays clean for --format json/csv.
+
+The ledger table: --table, else $LEDGER_TABLE, else the LedgerTableName output of --stack (default
+"vpce-guard", the stack `sam deploy --config-env prod` creates).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import os
+import re
+import sys
+from collections import Counter
+from collections.abc import Callable, Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from typing import Any, TextIO
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+import devkit  # noqa: F401 - puts the layer on sys.path
+from vpce_guard.ledger import ACTIVITY_STATUSES, Ledger
+from vpce_guard.models import OPEN_STATUSES, Status
+
+DEFAULT_STACK = "vpce-guard"
+FINDING_COLUMNS = ["account", "region", "rule_id", "status", "resource_id", "vpc_id", "time", "reason"]
+SUMMARY_COLUMNS = ["account", "region", "rule_id", "status", "count"]
+HISTORY_COLUMNS = ["time", "rule_id", "status", "trigger", "actor", "reason", "change"]
+ACTIVITY_COLUMNS = ["time", "account", "region", "rule_id", "resource_id", "status", "trigger", "actor", "reason"]
+#: Table cells longer than this are cut (JSON and CSV keep everything).
+CELL_WIDTH = 72
+
+
+class ReportError(ValueError):
+    """A bad argument or an unreachable ledger; the message says which."""
+
+
+class Progress:
+    """Counts items as pages arrive and says so on stderr once a read spans more than one page."""
+
+    def __init__(self, label: str, stream: TextIO | None = None) -> None:
+        self.label = label
+        self.stream = stream or sys.stderr
+        self.pages = 0
+        self.shown = False
+
+    def __call__(self, items_so_far: int) -> None:
+        self.pages += 1
+        if self.pages >= 2:
+            end = "\r" if self.stream.isatty() else "\n"
+            self.stream.write(f"reading {self.label}: {items_so_far} items, {self.pages} pages{end}")
+            self.stream.flush()
+            self.shown = True
+
+    def done(self) -> None:
+        if self.shown and self.stream.isatty():
+            self.stream.write("\n")
+
+
+# ---------------------------------------------------------------- time ----
+
+_RELATIVE = re.compile(r"^(\d+)\s*([mhdw])$")
+
+
+def parse_time(value: str, *, now: datetime) -> datetime:
+    """`now`, `90m`, `24h`, `7d`, `2w` (before now), or ISO 8601 (UTC unless it says otherwise)."""
+    value = value.strip()
+    if value == "now":
+        return now
+    m = _RELATIVE.match(value)
+    if m:
+        unit = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}[m.group(2)]
+        return now - timedelta(**{unit: int(m.group(1))})
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise ReportError(f"not a time: {value!r} (use now, 90m, 24h, 7d, 2w or ISO 8601)") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# ---------------------------------------------------------------- queries ----
+
+def statuses_from(arg: str) -> list[Status]:
+    if arg == "open":
+        return sorted(OPEN_STATUSES, key=lambda s: s.value)
+    if arg == "all":
+        return list(Status)
+    try:
+        return [Status(s.strip()) for s in arg.split(",") if s.strip()]
+    except ValueError as exc:
+        raise ReportError(f"--status: {exc}; known: open, all, {', '.join(s.value for s in Status)}") from None
+
+
+def findings(ledger: Ledger, statuses: Iterable[Status], *, account: str | None = None, region: str | None = None,
+             rule: str | None = None, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
+    """Current state items (one per resource and rule) with these statuses, narrowed server-side."""
+    # The index's sort key is <account>#<region>#<rule>#<resource>: the leading filters given narrow the
+    # Query itself; any others (a rule without an account, say) are applied to what it returns.
+    leading: list[str] = []
+    for value in (account, region, rule):
+        if not value:
+            break
+        leading.append(value)
+    prefix = "#".join(leading) + "#" if leading else None
+    rows: list[dict[str, Any]] = []
+    for status in statuses:
+        p = progress(f"current {status.value}")
+        for item in ledger.current(status, prefix=prefix, on_page=p):
+            if (account and item.get("account") != account) or (region and item.get("region") != region) \
+                    or (rule and item.get("rule_id") != rule):
+                continue
+            rows.append({c: item.get(c) for c in FINDING_COLUMNS})
+        p.done()
+    return sorted(rows, key=lambda r: (r["account"], r["region"], r["rule_id"], r["status"], r["resource_id"]))
+
+
+def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    counts = Counter((r["account"], r["region"], r["rule_id"], r["status"]) for r in rows)
+    return [dict(zip(SUMMARY_COLUMNS, (*k, n), strict=True)) for k, n in sorted(counts.items())]
+
+
+def _change(item: dict[str, Any]) -> str:
+    """One line for what a record changed (or would have): the keys of `after` that differ from `before`."""
+    before, after = item.get("before") or {}, item.get("after") or {}
+    keys = [k for k in after if before.get(k) != after.get(k)]
+    return ", ".join(keys) if keys else ""
+
+
+def _trigger(item: dict[str, Any]) -> tuple[str, str]:
+    trig = item.get("trigger") or {}
+    return str(trig.get("event_name") or trig.get("source") or ""), str(trig.get("actor_arn") or "")
+
+
+def history(ledger: Ledger, account: str, region: str, resource_id: str, *, limit: int | None) -> list[dict[str, Any]]:
+    rows = []
+    for item in ledger.history(account, region, resource_id, limit=limit):
+        trigger, actor = _trigger(item)
+        rows.append({"time": item.get("time"), "rule_id": item.get("rule_id"), "status": item.get("status"),
+                     "trigger": trigger, "actor": actor, "reason": item.get("reason"), "change": _change(item),
+                     "before": item.get("before"), "after": item.get("after"), "sk": item.get("sk")})
+    return rows
+
+
+def activity(ledger: Ledger, status: Status, since: datetime, until: datetime,
+             *, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
+    p = progress(f"{status.value} since {since:%Y-%m-%d %H:%M}")
+    rows = []
+    for item in ledger.activity(status, since, until, on_page=p):
+        trigger, actor = _trigger(item)
+        rows.append({"time": item.get("time"), "account": item.get("account"), "region": item.get("region"),
+                     "rule_id": item.get("rule_id"), "resource_id": item.get("resource_id"),
+                     "status": item.get("status"), "trigger": trigger, "actor": actor, "reason": item.get("reason"),
+                     "before": item.get("before"), "after": item.get("after"), "sk": item.get("sk")})
+    p.done()
+    return rows
+
+
+# ---------------------------------------------------------------- output ----
+
+def _cell(value: Any) -> str:
+    text = "" if value is None else str(value)
+    text = text.replace("\n", " ")
+    return text if len(text) <= CELL_WIDTH else text[: CELL_WIDTH - 1] + "…"
+
+
+def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    if not rows:
+        return "(none)"
+    cells = [[_cell(r.get(c)) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
+             "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(columns), extrasaction="ignore", lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in columns})
+    return buf.getvalue().rstrip("\n")
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers arrive as Decimal; JSON wants int or float."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return str(value)
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, indent=2, default=_plain)
+
+
+def render(kind: str, rows: Sequence[dict[str, Any]], fmt: str, *, summary: Sequence[dict[str, Any]] | None = None,
+           summary_only: bool = False) -> str:
+    """One report in one format. Findings come as a per-account/region/rule/status count and the rows."""
+    columns = {"findings": FINDING_COLUMNS, "history": HISTORY_COLUMNS, "activity": ACTIVITY_COLUMNS}[kind]
+    if fmt == "json":
+        if kind == "findings":
+            return _json({"summary": summary or [], **({} if summary_only else {"findings": list(rows)})})
+        return _json(list(rows))
+    if fmt == "csv":
+        return render_csv(summary or [], SUMMARY_COLUMNS) if summary_only else render_csv(rows, columns)
+    if kind == "findings":
+        out = [render_table(summary or [], SUMMARY_COLUMNS)]
+        if not summary_only and rows:
+            out += ["", render_table(rows, [c for c in columns if c not in {"vpc_id"}])]
+        return "\n".join(out)
+    return render_table(rows, columns)
+
+
+# ---------------------------------------------------------------- command line ----
+
+def _table_name(args: argparse.Namespace, session: boto3.Session) -> str:
+    if args.table:
+        return args.table
+    if os.environ.get("LEDGER_TABLE"):
+        return os.environ["LEDGER_TABLE"]
+    cfn = session.client("cloudformation", endpoint_url=args.endpoint_url)
+    try:
+        outputs = cfn.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
+    except (ClientError, BotoCoreError) as exc:
+        raise ReportError(f"no --table, no $LEDGER_TABLE, and stack {args.stack!r} cannot be read: {exc}") from None
+    for out in outputs:
+        if out["OutputKey"] == "LedgerTableName":
+            return str(out["OutputValue"])
+    raise ReportError(f"stack {args.stack!r} has no LedgerTableName output")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m devkit.report", description=__doc__.split("\n", 1)[0])
+    p.add_argument("--table", help="ledger table name (default: $LEDGER_TABLE, then the stack's output)")
+    p.add_argument("--stack", default=DEFAULT_STACK, help=f"stack whose LedgerTableName to read ({DEFAULT_STACK})")
+    p.add_argument("--profile", help="AWS profile")
+    p.add_argument("--region", help="region of the ledger table (the hub's)")
+    p.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
+    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--page-size", type=int, help=argparse.SUPPRESS)
+    sub = p.add_subparsers(dest="command")
+    f = sub.add_parser("findings", help="current state by account, region, rule and status (default command)")
+    f.add_argument("--status", default="open", help="open (default), all, or a comma-separated list of statuses")
+    f.add_argument("--account")
+    f.add_argument("--resource-region", help="only resources in this region")
+    f.add_argument("--rule")
+    f.add_argument("--summary", action="store_true", help="counts only")
+    h = sub.add_parser("history", help="every evaluation of one resource, newest first")
+    h.add_argument("resource_id")
+    h.add_argument("--account", help="the resource's account (default: the caller's)")
+    h.add_argument("--resource-region", help="the resource's region (default: --region)")
+    h.add_argument("--limit", type=int, default=50)
+    r = sub.add_parser("remediations", help="what was changed (or would have been, or failed) in a time window")
+    r.add_argument("--since", default="24h")
+    r.add_argument("--until", default="now")
+    r.add_argument("--status", default="remediated", choices=sorted(s.value for s in ACTIVITY_STATUSES))
+    return p
+
+
+def main(argv: list[str] | None = None, *, now: datetime | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser().parse_args(argv)
+    if args.command is None:  # `report` alone means the current open findings
+        args = build_parser().parse_args([*argv, "findings"])
+    command = args.command
+    session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    try:
+        table = session.resource("dynamodb", endpoint_url=args.endpoint_url).Table(_table_name(args, session))
+        ledger = Ledger(table, page_size=args.page_size)
+        if command == "findings":
+            rows = findings(ledger, statuses_from(args.status), account=args.account, region=args.resource_region,
+                            rule=args.rule)
+            print(render("findings", rows, args.format, summary=summarise(rows), summary_only=args.summary))
+        elif command == "history":
+            account = args.account or session.client("sts", endpoint_url=args.endpoint_url).get_caller_identity()[
+                "Account"]
+            region = args.resource_region or session.region_name
+            if not region:
+                raise ReportError("history needs the resource's region: --resource-region or --region")
+            print(render("history", history(ledger, account, region, args.resource_id, limit=args.limit), args.format))
+        else:
+            moment = now or datetime.now(UTC)
+            since, until = parse_time(args.since, now=moment), parse_time(args.until, now=moment)
+            if since > until:
+                raise ReportError(f"--since {args.since} is after --until {args.until}")
+            print(render("activity", activity(ledger, Status(args.status), since, until), args.format))
+    except ReportError as exc:
+        print(f"report: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
