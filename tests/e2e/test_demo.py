@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -20,4 +22,11 @@ def test_demo_fixes_seeded_drift_and_stops_its_server() -> None:
     out = proc.stdout
     assert "remediated" in out
     assert "Deny[VpceGuardDenyOutsideOrg]" in out
-    assert "moto server stopped." in out
+    assert "moto server stopped" in out
+    assert "0 findings still open" in out and "1 event(s) skipped" in out
+    port = int(re.search(r"moto server: http://127\.0\.0\.1:(\d+)", out).group(1))
+    with socket.socket() as s:
+        assert s.connect_ex(("127.0.0.1", port)) != 0, "the demo's moto server is still listening"
+    for section in ("before → after", "ledger report: current state", "ledger report: remediations",
+                    "Where to look next"):
+        assert section in out
