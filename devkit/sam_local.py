@@ -146,6 +146,57 @@ def sam_local_invoke(function: str, event_file: Path, env_vars_file: Path, *, ho
     return Invocation(proc.returncode, proc.stdout, proc.stderr, last_json_object(proc.stdout))
 
 
+@dataclass(frozen=True)
+class Outcome:
+    """What one `sam local invoke` against a freshly seeded moto server did, read back from moto."""
+
+    invocation: Invocation
+    org_id: str
+    endpoint: str
+    policy_changed: bool
+    route_tables_before: int
+    route_tables_after: int
+    ledger_items: int
+
+    @property
+    def ok(self) -> bool:
+        result = self.invocation.result or {}
+        return result.get("disposition") == "act" and self.policy_changed and self.ledger_items > 0
+
+
+def invoke_against_moto(function: str, event_name: str, *, host: str, gateway: str) -> Outcome:
+    """Seed a moto server on the bridge, run `sam local invoke` with an events/ file, read moto back."""
+    build_x86_64()
+    saved = dict(os.environ)
+    try:
+        with moto_server(host=gateway) as url, tempfile.TemporaryDirectory(prefix="vpce-guard-sam-local-") as tmp:
+            os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": url, "AWS_DEFAULT_REGION": REGION})
+            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+                os.environ.pop(name, None)
+            print(f"moto server: {url} (bound to the Docker bridge, reachable from the container)", file=sys.stderr)
+            org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
+            ec2 = boto3.client("ec2")
+            world = seed_vpc(ec2, REGION, name="sam-local")
+            template.create_table(boto3.client("dynamodb"), "LedgerTable", TABLE)
+            endpoint = world.ids["s3_endpoint"]
+            before = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
+
+            event_file = Path(tmp) / Path(event_name).name
+            event_file.write_text(json.dumps(render_event(event_name, world.mapping()), indent=2))
+            env_vars_file = Path(tmp) / "env.json"
+            env_vars_file.write_text(json.dumps({function: {"AWS_ENDPOINT_URL": url, "LEDGER_TABLE": TABLE}},
+                                                indent=2))
+            inv = sam_local_invoke(function, event_file, env_vars_file, host=host,
+                                   credentials={k: v for k, v in FAKE_CREDENTIALS.items() if v})
+            after = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
+            items = boto3.resource("dynamodb").Table(TABLE).scan(Select="COUNT")["Count"]
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    return Outcome(inv, org_id, endpoint, before.get("PolicyDocument") != after.get("PolicyDocument"),
+                   len(before.get("RouteTableIds", [])), len(after.get("RouteTableIds", [])), items)
+
+
 def run(function: str, event_name: str) -> int:
     host = docker_host()
     try:
@@ -153,40 +204,17 @@ def run(function: str, event_name: str) -> int:
     except NotReady as exc:
         print(f"sam local invoke cannot run here: {exc}", file=sys.stderr)
         return 2
-    build_x86_64()
-    with moto_server(host=gateway) as url, tempfile.TemporaryDirectory(prefix="vpce-guard-sam-local-") as tmp:
-        os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": url, "AWS_DEFAULT_REGION": REGION})
-        os.environ.pop("AWS_PROFILE", None)
-        os.environ.pop("AWS_SESSION_TOKEN", None)
-        print(f"moto server: {url} (bound to the Docker bridge, reachable from the container)", file=sys.stderr)
-        org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
-        ec2 = boto3.client("ec2")
-        world = seed_vpc(ec2, REGION, name="sam-local")
-        template.create_table(boto3.client("dynamodb"), "LedgerTable", TABLE)
-        endpoint = world.ids["s3_endpoint"]
-        before = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
-
-        event_file = Path(tmp) / event_name
-        event_file.write_text(json.dumps(render_event(event_name, world.mapping()), indent=2))
-        env_vars_file = Path(tmp) / "env.json"
-        env_vars_file.write_text(json.dumps({function: {"AWS_ENDPOINT_URL": url, "LEDGER_TABLE": TABLE}}, indent=2))
-
-        inv = sam_local_invoke(function, event_file, env_vars_file, host=host,
-                               credentials={k: v for k, v in FAKE_CREDENTIALS.items() if v})
-        after = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
-        ledger_items = boto3.resource("dynamodb").Table(TABLE).scan(Select="COUNT")["Count"]
-
-    print(inv.stderr[-4000:], file=sys.stderr)
-    if inv.result is None:
-        print(f"sam local invoke printed no result (exit {inv.returncode}); its output is above", file=sys.stderr)
+    out = invoke_against_moto(function, event_name, host=host, gateway=gateway)
+    print(out.invocation.stderr[-4000:], file=sys.stderr)
+    if out.invocation.result is None:
+        print(f"sam local invoke printed no result (exit {out.invocation.returncode}); its output is above",
+              file=sys.stderr)
         return 1
-    print(json.dumps(inv.result, indent=2))
-    changed = before.get("PolicyDocument") != after.get("PolicyDocument")
-    print(f"organization {org_id}; endpoint {endpoint}: policy changed in moto: {changed}; "
-          f"route tables {len(before.get('RouteTableIds', []))} → {len(after.get('RouteTableIds', []))}; "
-          f"ledger items: {ledger_items}", file=sys.stderr)
-    ok = inv.result.get("disposition") == "act" and changed and ledger_items > 0
-    return 0 if ok else 1
+    print(json.dumps(out.invocation.result, indent=2))
+    print(f"organization {out.org_id}; endpoint {out.endpoint}: policy changed in moto: {out.policy_changed}; "
+          f"route tables {out.route_tables_before} → {out.route_tables_after}; ledger items: {out.ledger_items}",
+          file=sys.stderr)
+    return 0 if out.ok else 1
 
 
 def main(argv: list[str] | None = None) -> int:

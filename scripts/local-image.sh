@@ -4,6 +4,7 @@
 # reachable here. Facts behind each step: /work/shared/docs/sam-local-notes.md (measured).
 #
 #   scripts/local-image.sh up       engine running + image tagged (idempotent: does only what is missing)
+#   scripts/local-image.sh start    engine only, and only if Debian's docker.io is already installed
 #   scripts/local-image.sh stop     stops the engine this script started (containers first); keeps images
 #   scripts/local-image.sh status   prints what is there and exits 0 only if engine and image are ready
 #   scripts/local-image.sh env      prints `export DOCKER_HOST=…` for the engine this script manages
@@ -193,9 +194,11 @@ status() {
 
 case "${1:-up}" in
   up) start_engine; build_image; log "ready: export DOCKER_HOST=$DOCKER_HOST" ;;
+  start) command -v dockerd >/dev/null || die "dockerd is not installed (make local-image installs it)"
+         start_engine ;;
   stop) stop_engine ;;
   status) status ;;
   env) echo "export DOCKER_HOST=$DOCKER_HOST" ;;
   clean) stop_engine; need_root; rm -rf "$STATE_DIR" "$RUN_DIR"; log "removed $STATE_DIR and $RUN_DIR" ;;
-  *) die "usage: $0 up|stop|status|env|clean" ;;
+  *) die "usage: $0 up|start|stop|status|env|clean" ;;
 esac
