@@ -18,7 +18,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 ARCH ?= arm64
 
 .PHONY: venv test lint validate demo bench bench-quick clean sam-venv sam-build sam-check local-image \
-	local-image-stop local-image-clean local-invoke test-container report
+	local-image-stop local-image-clean local-invoke test-container report sandbox
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -72,6 +72,10 @@ bench-quick: $(STAMP) $(C7N_STAMP)
 ## `sam local invoke` in a real container: the on-change function against a moto server (needs root once).
 test-container: $(STAMP) $(SAM_STAMP)
 	$(PY) -m pytest -q -m container -rs
+
+## The demo's world on a moto server that stays up (Ctrl-C stops it), for invoking by hand.
+sandbox: $(STAMP)
+	$(PY) -m devkit.sandbox $(ARGS)
 
 ## The ledger, read back: current findings (use ARGS="history vpce-… --account … --region …" and so on).
 report: $(STAMP)

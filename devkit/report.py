@@ -279,6 +279,11 @@ def main(argv: list[str] | None = None, *, now: datetime | None = None) -> int:
         args = build_parser().parse_args([*argv, "findings"])
     command = args.command
     session = boto3.Session(profile_name=args.profile, region_name=args.region)
+    if args.endpoint_url and session.get_credentials() is None:
+        # A local endpoint (moto) takes any credentials; SAM CLI uses these placeholders too.
+        session = boto3.Session(aws_access_key_id="defaultkey",
+                                aws_secret_access_key="defaultsecret",  # noqa: S106 - a placeholder, not a secret
+                                region_name=args.region)
     try:
         table = session.resource("dynamodb", endpoint_url=args.endpoint_url).Table(_table_name(args, session))
         ledger = Ledger(table, page_size=args.page_size)
