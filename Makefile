@@ -105,7 +105,7 @@ local-image:
 local-image-stop:
 	scripts/local-image.sh stop
 
-## Stops the engine and deletes its data and the built root filesystem (about 1.3 GB).
+## Stops the engine and deletes its data and the built root filesystem (about 0.5 GB).
 local-image-clean:
 	scripts/local-image.sh clean
 

@@ -160,6 +160,9 @@ build_image() {
     || die "the built image cannot import its runtime; not tagging it"
   docker tag "$candidate" "$IMAGE_TAG"
   docker image rm "$candidate" >/dev/null
+  # This engine is ours alone: earlier builds of the image are garbage, and so is the build context.
+  docker image prune -f >/dev/null
+  rm -rf "$CONTEXT"
   # Images SAM derived from an older base (…:3.13-rapid-x86_64) must be rebuilt from the new one.
   docker image ls --format '{{.Repository}}:{{.Tag}}' | grep -F "public.ecr.aws/lambda/python:${PY_MINOR}-rapid" \
     | xargs -r docker image rm -f >/dev/null 2>&1 || true
