@@ -1,13 +1,18 @@
 """`make demo`: the story in under a minute, against a moto server this command starts and stops itself.
 
-1. start moto; seed an organization and VPCs with the drift people really cause: AWS's default
-   "allow everything" endpoint policy, a vendor account let in through a DynamoDB endpoint, gateway
-   endpoints that never reached some of their VPC's route tables;
+1. start moto; seed an organization: the hub (management) account and two member accounts, each member with
+   the spoke role of templates/spoke.yaml, and VPCs carrying the drift people really cause: AWS's default
+   "allow everything" endpoint policy, a vendor account let in through a DynamoDB endpoint, gateway endpoints
+   that never reached some of their VPC's route tables;
 2. send the CloudTrail events those changes produce through the real on-change handler, run exactly as
-   `sam local invoke` would run it (devkit.local: template.yaml's environment, SAM's precedence rules);
-3. print, per resource, what it was before and what it is now; then the ledger report
-   (`python -m devkit.report`) of what is still open and what was fixed;
-4. stop the server (nothing is left running) and say where to look next.
+   `sam local invoke` would run it (devkit.local: template.yaml's environment, SAM's precedence rules), with
+   the credentials of the function's own role; one event comes from a member account and is acted on there
+   through the spoke role;
+3. run the scheduled sweep (SweepFunction queues one unit per account and region on SQS, SweepWorkerFunction
+   drains it as Lambda's event source mapping would): it finds and fixes what no event reported;
+4. print, per endpoint, what it was before and what it is now; then the ledger report
+   (`python -m devkit.report`) and the sweep's summary;
+5. stop the server (nothing is left running) and say where to look next.
 """
 
 from __future__ import annotations
@@ -16,7 +21,8 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,14 +30,20 @@ import boto3
 
 from devkit import local, report, template
 from devkit.moto_server import moto_server
+from devkit.org import HUB_FUNCTION_ROLES, OrgWorld, hub_function_env, seed_org
 from devkit.seed import PLACEHOLDERS, SpineWorld, confined_policy, render_event, seed_vpc
+from devkit.sqs import create_sweep_queues, drain
 from vpce_guard.ledger import Ledger
 from vpce_guard.models import Status
 
 REGION = "us-east-1"
+REGIONS = ("us-east-1", "eu-west-1")
 TABLE = "vpce-guard-ledger"
 VENDOR_ACCOUNT = "444455556666"
 FUNCTION = "OnChangeFunction"
+#: The execution role of each hub function (what Lambda would give it); the spoke role trusts these.
+ROLE_OF = {"OnChangeFunction": HUB_FUNCTION_ROLES[0], "SweepWorkerFunction": HUB_FUNCTION_ROLES[1],
+           "SweepFunction": "vpce-guard-SweepFunctionRole"}
 
 
 def _principals(stmt: dict[str, Any]) -> str:
@@ -44,7 +56,7 @@ def _principals(stmt: dict[str, Any]) -> str:
 
 
 def policy_summary(doc: str | None) -> str:
-    """A policy in a few words: `Allow * ` for AWS's default, the Sid of our Deny when it is there."""
+    """A policy in a few words: `Allow *` for AWS's default, the Sid of our Deny when it is there."""
     if not doc:
         return "(none: full access)"
     parsed = json.loads(doc)
@@ -63,12 +75,12 @@ def policy_summary(doc: str | None) -> str:
 def _names(ec2: Any, route_table_ids: list[str]) -> str:
     if not route_table_ids:
         return "-"
-    tables = ec2.describe_route_tables(RouteTableIds=route_table_ids)["RouteTables"]
     names = []
-    for t in tables:
+    for t in ec2.describe_route_tables(RouteTableIds=route_table_ids)["RouteTables"]:
         tag = {x["Key"]: x["Value"] for x in t.get("Tags", [])}.get("Name", "")
         main = any(a.get("Main") for a in t.get("Associations", []))
-        names.append(tag.split("-", 1)[-1] if tag else ("main" if main else t["RouteTableId"]))
+        names.append(tag.rsplit("-", 2)[-2] + "-" + tag.rsplit("-", 1)[-1] if tag else ("main" if main else
+                                                                                         t["RouteTableId"]))
     return ", ".join(sorted(names))
 
 
@@ -76,7 +88,7 @@ def _section(title: str) -> None:
     print(f"\n== {title} " + "=" * max(0, 100 - len(title)))
 
 
-def seed(ec2: Any, org_id: str) -> tuple[SpineWorld, SpineWorld]:
+def seed_hub(ec2: Any, org_id: str) -> tuple[SpineWorld, SpineWorld]:
     """Two VPCs in the hub account: `payments` with AWS's defaults everywhere, `analytics` half done."""
     payments = seed_vpc(ec2, REGION, name="payments")
     analytics = seed_vpc(ec2, REGION, cidr="10.1.0.0/16", name="analytics", associate_all=True,
@@ -93,8 +105,49 @@ def seed(ec2: Any, org_id: str) -> tuple[SpineWorld, SpineWorld]:
     return payments, analytics
 
 
+@contextmanager
+def function_credentials(hub: str, function: str) -> Iterator[None]:
+    """Run with the credentials of the function's execution role, as Lambda gives them to it."""
+    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
+    os.environ.update(hub_function_env(hub, ROLE_OF[function]))
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+class Inventory:
+    """Every endpoint the demo seeded, by label, read back through each account's own admin session."""
+
+    def __init__(self, org: OrgWorld) -> None:
+        self.org = org
+        self.where: dict[str, tuple[str, str, str]] = {}  # endpoint id → (label, account, region)
+
+    def add(self, label: str, account: str, region: str, endpoint_id: str) -> None:
+        self.where[endpoint_id] = (label, account, region)
+
+    def describe(self) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        by_place: dict[tuple[str, str], list[str]] = {}
+        for eid, (_, account, region) in self.where.items():
+            by_place.setdefault((account, region), []).append(eid)
+        for (account, region), ids in by_place.items():
+            for e in self.org.ec2(account, region).describe_vpc_endpoints(VpcEndpointIds=ids)["VpcEndpoints"]:
+                out[e["VpcEndpointId"]] = e
+        return out
+
+    def label(self, endpoint_id: str) -> str:
+        return self.where.get(endpoint_id, (endpoint_id, "", ""))[0]
+
+
 def main() -> int:
     started = time.monotonic()
+    # Every (account, region) EC2 backend would otherwise load thousands of AMIs nobody here uses.
+    os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
     with moto_server() as url:
         os.environ.update({
             "AWS_ENDPOINT_URL": url, "AWS_ACCESS_KEY_ID": "demo", "AWS_SECRET_ACCESS_KEY": "demo",
@@ -104,85 +157,121 @@ def main() -> int:
         for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
             os.environ.pop(name, None)
         print(f"moto server: {url} (started by this demo, stopped at the end)")
-        org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
-        ec2 = boto3.client("ec2")
-        payments, analytics = seed(ec2, org_id)
+        # Imported only now: vpce_guard's child loggers take their level from the environment at import.
+        from vpce_guard.sweep import SWEEP_TRIGGER_NAME, SweepRecords
+
+        org = seed_org(members=2, regions=REGIONS, seed_hub=False)
+        payments, analytics = seed_hub(org.ec2(org.hub, REGION), org.org_id)
         template.create_table(boto3.client("dynamodb"), "LedgerTable", TABLE)
-        endpoints = {
-            payments.ids["s3_endpoint"]: "payments/s3", payments.ids["ssm_endpoint"]: "payments/ssm",
-            analytics.ids["s3_endpoint"]: "analytics/s3", analytics.ids["ddb_endpoint"]: "analytics/dynamodb",
-        }
-        print(f"organization {org_id}; hub account 123456789012; VPCs payments ({payments.ids['vpc']}) and "
-              f"analytics ({analytics.ids['vpc']}) with {len(endpoints)} endpoints")
-
-        def describe() -> dict[str, dict[str, Any]]:
-            found = ec2.describe_vpc_endpoints(VpcEndpointIds=list(endpoints))["VpcEndpoints"]
-            return {e["VpcEndpointId"]: e for e in found}
-
-        before = describe()
+        queue_url, _ = create_sweep_queues(boto3.client("sqs"))
+        inv = Inventory(org)
+        inv.add("hub payments/s3", org.hub, REGION, payments.ids["s3_endpoint"])
+        inv.add("hub payments/ssm", org.hub, REGION, payments.ids["ssm_endpoint"])
+        inv.add("hub analytics/s3", org.hub, REGION, analytics.ids["s3_endpoint"])
+        inv.add("hub analytics/dynamodb", org.hub, REGION, analytics.ids["ddb_endpoint"])
+        for i, member in enumerate(org.members, start=1):
+            for region in REGIONS:
+                w = org.vpcs[(member, region)]
+                inv.add(f"member{i} {region} s3", member, region, w.ids["s3_endpoint"])
+                inv.add(f"member{i} {region} ssm", member, region, w.ids["ssm_endpoint"])
+        print(f"organization {org.org_id}: hub {org.hub} (VPCs payments, analytics in {REGION}); members "
+              f"{', '.join(org.members)} (a VPC in each of {', '.join(REGIONS)}, spoke role "
+              f"{org.spoke_role_name}); {len(inv.where)} endpoints")
+        before = inv.describe()
         since = datetime.now(UTC) - timedelta(seconds=1)
+        overrides = {"OrganizationId": org.org_id, "SpokeRegions": ",".join(REGIONS)}
+        env_vars = {fn: {"LEDGER_TABLE": TABLE, **({"SWEEP_QUEUE_URL": queue_url} if fn == "SweepFunction" else {})}
+                    for fn in ROLE_OF}
+
+        def invoke(function: str, event: dict[str, Any]) -> Any:
+            with function_credentials(org.hub, function):
+                result = local.invoke(function, event, env_vars=env_vars, parameter_overrides=overrides)
+            if not result.ok:
+                raise RuntimeError(f"{function} failed: {result.error}")
+            return result.payload
 
         def refused(event: dict[str, Any]) -> None:
             event["detail"].update(errorCode="AccessDenied", errorMessage="not authorized to perform this operation")
 
-        stories: list[tuple[str, str, str, dict[str, str], Callable[[dict[str, Any]], None] | None]] = [
+        member1 = org.members[0]
+        stories: list[tuple[str, str, str, dict[str, str], dict[str, str], Callable[[dict[str, Any]], None] | None]]
+        stories = [
             ("alice put AWS's default policy back on the payments S3 endpoint", "NetworkAdmin/alice",
-             "modify-vpc-endpoint.json", payments.mapping(), None),
+             "modify-vpc-endpoint.json", payments.mapping(), {}, None),
             ("a pipeline created the payments SSM endpoint with the default policy", "terraform-deployer/ci",
              "create-vpc-endpoint.json",
-             {**payments.mapping(), PLACEHOLDERS["s3_endpoint"]: payments.ids["ssm_endpoint"]}, None),
+             {**payments.mapping(), PLACEHOLDERS["s3_endpoint"]: payments.ids["ssm_endpoint"]}, {}, None),
             ("bob moved a subnet of analytics onto another route table", "NetworkAdmin/bob",
-             "associate-route-table.json", analytics.mapping(), None),
+             "associate-route-table.json", analytics.mapping(), {}, None),
             ("mallory tried to change the analytics S3 endpoint; AWS refused the call", "Developer/mallory",
-             "modify-vpc-endpoint.json", analytics.mapping(), refused),
+             "modify-vpc-endpoint.json", analytics.mapping(), {}, refused),
+            (f"carol changed the S3 endpoint in member account {member1} (eu-west-1)", "NetworkAdmin/carol",
+             "modify-vpc-endpoint.json", org.vpcs[(member1, "eu-west-1")].mapping(),
+             {"account": member1, "region": "eu-west-1"}, None),
         ]
         _section("CloudTrail events → the on-change function (as `sam local invoke` runs it, no container)")
-        for title, actor, name, mapping, mutate in stories:
-            event = render_event(name, mapping)
+        for title, actor, name, mapping, where, mutate in stories:
+            event = render_event(name, mapping, **where)
             event = json.loads(json.dumps(event).replace("NetworkAdmin/alice", actor))
             if mutate:
                 mutate(event)
-            result = local.invoke(FUNCTION, event, env_vars={FUNCTION: {"LEDGER_TABLE": TABLE}})
-            if not result.ok:
-                print(f"  {title}: the handler failed: {result.error}")
-                return 1
-            out = result.payload
-            print(f"* {title}\n  {event['detail']['eventName']} → {out['disposition']}"
-                  + (f" ({out['reason']})" if out["reason"] else ""))
+            out = invoke(FUNCTION, event)
+            print(f"* {title}\n  {event['detail']['eventName']} in {event['account']}/{event['region']} → "
+                  f"{out['disposition']}" + (f" ({out['reason']})" if out["reason"] else ""))
             for r in out["results"]:
-                print(f"    {endpoints.get(r['resource_id'], r['resource_id']):<20} {r['rule_id']:<32} {r['status']}")
+                print(f"    {inv.label(r['resource_id']):<24} {r['rule_id']:<32} {r['status']}")
 
-        after = describe()
+        _section("the daily sweep: SweepFunction queues (account, region) units, SweepWorkerFunction drains them")
+        plan = invoke("SweepFunction", render_event("sweep/scheduled-sweep.json", {}))
+        print(f"sweep {plan['sweep_id']}: {plan['accounts']} accounts x {len(plan['regions'])} regions = "
+              f"{plan['units']} units queued")
+        sqs = boto3.client("sqs")
+        batch = int(template.parameter_values(template.load())["SweepBatchSize"])
+        drained = drain(sqs, queue_url, lambda e: invoke("SweepWorkerFunction", e), batch_size=batch)
+        table = boto3.resource("dynamodb").Table(TABLE)
+        summary = SweepRecords(table, 30).get(plan["sweep_id"])
+        assert summary is not None
+        print(f"{drained.invocations} worker invocations, {drained.processed} units; summary: {summary.status}, "
+              f"{summary.endpoints_seen} endpoints seen, statuses {summary.statuses}, "
+              f"{summary.units_failed} units failed")
+
+        after = inv.describe()
         _section("before → after, per endpoint: endpoint policy")
-        rows = [{"endpoint": endpoints[eid], "id": eid, "before": policy_summary(before[eid].get("PolicyDocument")),
-                 "after": policy_summary(after[eid].get("PolicyDocument"))} for eid in endpoints]
+        rows = [{"endpoint": inv.label(eid), "before": policy_summary(before[eid].get("PolicyDocument")),
+                 "after": policy_summary(after[eid].get("PolicyDocument"))} for eid in inv.where]
         print(report.render_table(rows, list(rows[0])))
         _section("before → after, per endpoint: route tables reached (gateway endpoints)")
-        rows = [{"endpoint": endpoints[eid], "before": _names(ec2, before[eid].get("RouteTableIds", [])),
-                 "after": _names(ec2, after[eid].get("RouteTableIds", []))}
-                for eid in endpoints if before[eid]["VpcEndpointType"] == "Gateway"]
+        rows = [{"endpoint": inv.label(eid),
+                 "before": _names(org.ec2(acc, reg), before[eid].get("RouteTableIds", [])),
+                 "after": _names(org.ec2(acc, reg), after[eid].get("RouteTableIds", []))}
+                for eid, (_, acc, reg) in inv.where.items() if before[eid]["VpcEndpointType"] == "Gateway"]
         print(report.render_table(rows, list(rows[0])))
 
-        ledger = Ledger(boto3.resource("dynamodb").Table(TABLE))
+        ledger = Ledger(table)
         _section("ledger report: current state by account, region, rule and status (python -m devkit.report)")
         state = report.findings(ledger, list(Status))
         print(report.render("findings", state, "table", summary=report.summarise(state), summary_only=True))
         _section("ledger report: remediations in this run (python -m devkit.report remediations --since 1h)")
         fixed = report.activity(ledger, Status.REMEDIATED, since, datetime.now(UTC))
-        print(report.render_table(fixed, ["time", "resource_id", "rule_id", "trigger", "actor"]))
+        print(report.render_table([{**r, "resource": inv.label(r["resource_id"])} for r in fixed],
+                                  ["time", "account", "region", "resource", "rule_id", "trigger", "actor"]))
         still_open = [r for r in state if Status(r["status"]) in {Status.NON_COMPLIANT, Status.FAILED}]
-        intake = ledger.intake("123456789012", REGION)
-        print(f"\n{len(fixed)} remediations, {len(still_open)} findings still open, "
-              f"{len(intake)} event(s) skipped before any rule ran (failed API calls), "
-              f"{time.monotonic() - started:.0f} s")
-        ok = len(fixed) >= 5 and not still_open and len(intake) == 1
+        intake = ledger.intake(org.hub, REGION)
+        by_sweep = sum(1 for r in fixed if r["trigger"] == SWEEP_TRIGGER_NAME)
+        print(f"\n{len(fixed)} remediations ({by_sweep} by the sweep), "
+              f"{len(still_open)} findings still open, {len(intake)} event(s) skipped before any rule ran "
+              f"(failed API calls), {time.monotonic() - started:.0f} s")
+        ok = (not still_open and len(intake) == 1 and summary.status == "complete" and summary.units_failed == 0
+              and all("VpceGuardDenyOutsideOrg" in (after[e].get("PolicyDocument") or "") or
+                      before[e].get("PolicyDocument") == after[e].get("PolicyDocument") for e in inv.where))
     print("moto server stopped; nothing is left running.")
     print("""
 Where to look next:
   README.md                      what each rule checks, how to deploy into an organization, operations
+  make sandbox                   this world on a moto server that stays up, with the commands to invoke by hand
   python -m devkit.local invoke OnChangeFunction -e events/modify-vpc-endpoint.json --env-vars env.json
-                                 the same handler against your own account (--profile, --region) or a moto server
-  make report                    this report against a deployed ledger (ARGS="remediations --since 7d")
+                                 the same handler against your own account (--profile, --region)
+  make report                    the ledger report against a deployed ledger (ARGS="remediations --since 7d")
   make local-invoke              the same event through `sam local invoke` in a Lambda container
   make test                      the whole suite""")
     return 0 if ok else 1

@@ -108,15 +108,21 @@ def build_x86_64() -> None:
     """`sam build` for the local image's architecture; a stamp of the inputs skips an unchanged rebuild."""
     stamp = BUILD_DIR / ".inputs-sha256"
     digest = _build_inputs_digest()
-    if stamp.exists() and stamp.read_text() == digest and (BUILD_DIR / "template.yaml").exists():
+    fresh = stamp.exists() and stamp.read_text() == digest and (BUILD_DIR / "template.yaml").exists()
+    if fresh and not [p for p in BUILD_DIR.rglob("*.so") if "aarch64" in p.name]:
         print(f"sam build: {BUILD_DIR.relative_to(ROOT)} is up to date", file=sys.stderr)
         return
-    cmd = [str(SAM), "build", "--parameter-overrides", "Architecture=x86_64", "--build-dir", str(BUILD_DIR)]
+    # --no-cached: SAM's cache is keyed by the sources, not by LAMBDA_ARCH, and would hand over arm64 wheels.
+    cmd = [str(SAM), "build", "--no-cached", "--parameter-overrides", "Architecture=x86_64",
+           "--build-dir", str(BUILD_DIR)]
     print("$ LAMBDA_ARCH=x86_64 sam " + " ".join(cmd[1:]).replace(str(ROOT) + "/", ""), file=sys.stderr)
     proc = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, check=False,
                           env={**os.environ, "LAMBDA_ARCH": "x86_64", "SAM_CLI_TELEMETRY": "0"})
     if proc.returncode != 0:
         raise RuntimeError(f"sam build failed:\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}")
+    wrong = [p.name for p in BUILD_DIR.rglob("*.so") if "aarch64" in p.name]
+    if wrong:
+        raise RuntimeError(f"the x86_64 build holds arm64 binaries: {wrong}")
     stamp.write_text(digest)
 
 

@@ -2,10 +2,11 @@
 
     python -m devkit.sandbox [--host 127.0.0.1] [--port 5000] [--dir .local/sandbox]
 
-It seeds what `make demo` seeds (an organization, the payments and analytics VPCs with their drift, the ledger
-table), writes every events/ file with the seeded ids to DIR/events/, and an `--env-vars` file (DIR/env.json,
-SAM's format) that points the function at this server, then prints the commands to try. `--host 172.17.0.1`
-(the Docker bridge) makes it reachable from `sam local invoke` containers as well as from this machine.
+It seeds the hub of `make demo` (an organization, the payments and analytics VPCs with their drift, the
+ledger table, the sweep's queues), writes every events/ file with the seeded ids to DIR/events/ and an
+`--env-vars` file (DIR/env.json, SAM's format) that points the functions at this server, then prints the
+commands to try. `--host 172.17.0.1` (the Docker bridge) makes it reachable from `sam local invoke`
+containers as well as from this machine.
 Ctrl-C (or SIGTERM) stops the server; nothing is left running.
 """
 
@@ -25,6 +26,7 @@ import boto3
 from devkit import demo, template
 from devkit.moto_server import moto_server
 from devkit.seed import event_files, render_event
+from devkit.sqs import create_sweep_queues
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,15 +52,20 @@ def main(argv: list[str] | None = None) -> int:
                            "AWS_DEFAULT_REGION": demo.REGION})
         os.environ.pop("AWS_PROFILE", None)
         org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
-        payments, analytics = demo.seed(boto3.client("ec2"), org_id)
+        payments, analytics = demo.seed_hub(boto3.client("ec2"), org_id)
         template.create_table(boto3.client("dynamodb"), "LedgerTable", demo.TABLE)
+        queue_url, _ = create_sweep_queues(boto3.client("sqs"))
         for name in event_files():
             (out / "events" / name).write_text(json.dumps(render_event(name, payments.mapping()), indent=2) + "\n")
+        common = {"LEDGER_TABLE": demo.TABLE, "AWS_ENDPOINT_URL": url}
         (out / "env.json").write_text(json.dumps(
-            {demo.FUNCTION: {"LEDGER_TABLE": demo.TABLE, "AWS_ENDPOINT_URL": url}}, indent=2) + "\n")
+            {demo.FUNCTION: common, "SweepFunction": {**common, "SWEEP_QUEUE_URL": queue_url},
+             "SweepWorkerFunction": common}, indent=2) + "\n")
         rel = os.path.relpath(out, Path.cwd())
         invoke = (f"-m devkit.local invoke {demo.FUNCTION} -e {rel}/events/modify-vpc-endpoint.json "
                   f"--env-vars {rel}/env.json")
+        sweep = (f"-m devkit.local invoke SweepFunction -e events/sweep/scheduled-sweep.json --env-vars {rel}/env.json "
+                 f"--parameter-overrides OrganizationId={org_id} SpokeRegions={demo.REGION}")
         findings = (f"-m devkit.report --endpoint-url {url} --region {demo.REGION} --table {demo.TABLE} "
                     "findings --status all")
         print(f"""moto server {url}: organization {org_id}, VPCs payments ({payments.ids['vpc']}) and analytics
@@ -66,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 
 Try, from another terminal in {ROOT}:
   .venv/bin/python {invoke}
+  .venv/bin/python {sweep}
   .venv/bin/python {findings}
 Ctrl-C stops the server.
 ready""", flush=True)

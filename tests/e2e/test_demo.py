@@ -24,6 +24,11 @@ def test_demo_fixes_seeded_drift_and_stops_its_server() -> None:
     assert "Deny[VpceGuardDenyOutsideOrg]" in out
     assert "moto server stopped" in out
     assert "0 findings still open" in out and "1 event(s) skipped" in out
+    by_sweep = int(re.search(r"remediations \((\d+) by the sweep\)", out).group(1))
+    assert by_sweep > 0, "the sweep found drift no event reported"
+    assert re.search(r"summary: complete, \d+ endpoints seen", out) and "0 units failed" in out
+    assert re.search(r"member1 eu-west-1 s3 +endpoint-policy-org-confined +remediated", out), (
+        "an event from a member account is acted on in that account")
     port = int(re.search(r"moto server: http://127\.0\.0\.1:(\d+)", out).group(1))
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the demo's moto server is still listening"

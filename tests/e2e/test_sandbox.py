@@ -34,10 +34,12 @@ def test_sandbox_prints_commands_that_work_and_stops_cleanly(tmp_path: Path) -> 
         assert text.endswith("ready"), text
         url = re.search(r"moto server (http://\S+):", text).group(1)
         commands = [ln.strip() for ln in lines if ln.strip().startswith(".venv/bin/python -m devkit.")]
-        assert len(commands) == 2, text
+        assert len(commands) == 3, text
         assert sorted(p.name for p in (tmp_path / "events").iterdir()) == sorted(
             p.name for p in (ROOT / "events").glob("*.json"))
-        assert json.loads((tmp_path / "env.json").read_text())["OnChangeFunction"]["AWS_ENDPOINT_URL"] == url
+        env_vars = json.loads((tmp_path / "env.json").read_text())
+        assert {fn: env_vars[fn]["AWS_ENDPOINT_URL"] for fn in env_vars} == {
+            "OnChangeFunction": url, "SweepFunction": url, "SweepWorkerFunction": url}
 
         def run(command: str) -> str:
             argv = shlex.split(command)
@@ -49,7 +51,9 @@ def test_sandbox_prints_commands_that_work_and_stops_cleanly(tmp_path: Path) -> 
 
         result = json.loads(run(commands[0]))
         assert result["counts"] == {"remediated": 2}
-        findings = run(commands[1])
+        plan = json.loads(run(commands[1]))
+        assert plan["accounts"] == 1 and plan["units"] == 1, "the sweep planned the sandbox's account and region"
+        findings = run(commands[2])
         assert "endpoint-policy-org-confined" in findings and "remediated" in findings
     finally:
         proc.send_signal(signal.SIGTERM)

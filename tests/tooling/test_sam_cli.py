@@ -20,9 +20,10 @@ pytestmark = pytest.mark.skipif(not SAM.exists(), reason=f"SAM CLI venv absent (
 ENV = {**os.environ, "SAM_CLI_TELEMETRY": "0"}
 
 
-def test_sam_validate_lint_passes() -> None:
-    proc = subprocess.run([str(SAM), "validate", "--lint"], cwd=ROOT, capture_output=True, text=True, env=ENV,
-                          timeout=300, check=False)
+@pytest.mark.parametrize("tpl", [str(p.relative_to(ROOT)) for p in template.TEMPLATES])
+def test_sam_validate_lint_passes(tpl: str) -> None:
+    proc = subprocess.run([str(SAM), "validate", "--lint", "--region", "us-east-1", "-t", tpl], cwd=ROOT,
+                          capture_output=True, text=True, env=ENV, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "is a valid SAM Template" in proc.stdout + proc.stderr
 
