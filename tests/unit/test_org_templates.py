@@ -256,14 +256,15 @@ def test_sweep_runs_on_a_daily_schedule_and_fans_out_through_sqs_with_partial_fa
 def _sam() -> str | None:
     import os
 
-    return os.environ.get("SAM_CLI") or shutil.which("sam")
+    pinned = template.ROOT / ".venv-sam" / "bin" / "sam"  # `make sam-venv`
+    return os.environ.get("SAM_CLI") or (str(pinned) if pinned.exists() else None) or shutil.which("sam")
 
 
 @pytest.mark.parametrize("path", template.TEMPLATES, ids=lambda p: str(Path(p).relative_to(template.ROOT)))
 def test_sam_validate_lint_is_clean(path: Path) -> None:
     sam = _sam()
     if sam is None:
-        pytest.skip("SAM CLI not installed (set SAM_CLI=/path/to/sam); `make validate` runs it")
+        pytest.skip("SAM CLI not installed (`make sam-venv`, or SAM_CLI=/path/to/sam); `make validate` runs it")
     proc = subprocess.run([sam, "validate", "--lint", "--region", "us-east-1", "-t", str(path)],
                           capture_output=True, text=True, timeout=300, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr
