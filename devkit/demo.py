@@ -3,14 +3,15 @@
 1. start moto; seed an organization: the hub (management) account and two member accounts, each member with
    the spoke role of templates/spoke.yaml, and VPCs carrying the drift people really cause: AWS's default
    "allow everything" endpoint policy, a vendor account let in through a DynamoDB endpoint, gateway endpoints
-   that never reached some of their VPC's route tables;
+   that never reached some of their VPC's route tables, private DNS endpoints in VPCs whose DNS hostnames are
+   off, DNS resolution turned off under gateway endpoints;
 2. send the CloudTrail events those changes produce through the real on-change handler, run exactly as
    `sam local invoke` would run it (devkit.local: template.yaml's environment, SAM's precedence rules), with
    the credentials of the function's own role; one event comes from a member account and is acted on there
    through the spoke role;
 3. run the scheduled sweep (SweepFunction queues one unit per account and region on SQS, SweepWorkerFunction
    drains it as Lambda's event source mapping would): it finds and fixes what no event reported;
-4. print, per endpoint, what it was before and what it is now; then the ledger report
+4. print, per endpoint and per VPC, what it was before and what it is now; then the ledger report
    (`python -m devkit.report`) and the sweep's summary;
 5. stop the server (nothing is left running) and say where to look next.
 """
@@ -127,8 +128,23 @@ class Inventory:
         self.org = org
         self.where: dict[str, tuple[str, str, str]] = {}  # endpoint id → (label, account, region)
 
+        self.vpcs: dict[str, tuple[str, str, str]] = {}  # vpc id → (label, account, region)
+
     def add(self, label: str, account: str, region: str, endpoint_id: str) -> None:
         self.where[endpoint_id] = (label, account, region)
+
+    def add_vpc(self, label: str, account: str, region: str, vpc_id: str) -> None:
+        self.vpcs[vpc_id] = (label, account, region)
+
+    def vpc_dns(self) -> dict[str, tuple[bool, bool]]:
+        """enableDnsSupport and enableDnsHostnames of every VPC (one DescribeVpcAttribute per attribute)."""
+        out = {}
+        for vpc, (_, account, region) in self.vpcs.items():
+            ec2 = self.org.ec2(account, region)
+            out[vpc] = tuple(  # type: ignore[assignment]
+                ec2.describe_vpc_attribute(VpcId=vpc, Attribute=a)[key]["Value"]
+                for a, key in (("enableDnsSupport", "EnableDnsSupport"), ("enableDnsHostnames", "EnableDnsHostnames")))
+        return out
 
     def describe(self) -> dict[str, dict[str, Any]]:
         out: dict[str, dict[str, Any]] = {}
@@ -140,8 +156,8 @@ class Inventory:
                 out[e["VpcEndpointId"]] = e
         return out
 
-    def label(self, endpoint_id: str) -> str:
-        return self.where.get(endpoint_id, (endpoint_id, "", ""))[0]
+    def label(self, resource_id: str) -> str:
+        return self.where.get(resource_id, self.vpcs.get(resource_id, (resource_id, "", "")))[0]
 
 
 def main() -> int:
@@ -169,15 +185,21 @@ def main() -> int:
         inv.add("hub payments/ssm", org.hub, REGION, payments.ids["ssm_endpoint"])
         inv.add("hub analytics/s3", org.hub, REGION, analytics.ids["s3_endpoint"])
         inv.add("hub analytics/dynamodb", org.hub, REGION, analytics.ids["ddb_endpoint"])
+        inv.add_vpc("hub payments (VPC)", org.hub, REGION, payments.ids["vpc"])
+        inv.add_vpc("hub analytics (VPC)", org.hub, REGION, analytics.ids["vpc"])
         for i, member in enumerate(org.members, start=1):
             for region in REGIONS:
                 w = org.vpcs[(member, region)]
                 inv.add(f"member{i} {region} s3", member, region, w.ids["s3_endpoint"])
                 inv.add(f"member{i} {region} ssm", member, region, w.ids["ssm_endpoint"])
+                inv.add_vpc(f"member{i} {region} (VPC)", member, region, w.ids["vpc"])
         print(f"organization {org.org_id}: hub {org.hub} (VPCs payments, analytics in {REGION}); members "
               f"{', '.join(org.members)} (a VPC in each of {', '.join(REGIONS)}, spoke role "
               f"{org.spoke_role_name}); {len(inv.where)} endpoints")
+        # What dave's call (reported by an event below) did: DNS resolution off in the analytics VPC.
+        org.ec2(org.hub, REGION).modify_vpc_attribute(VpcId=analytics.ids["vpc"], EnableDnsSupport={"Value": False})
         before = inv.describe()
+        dns_before = inv.vpc_dns()
         since = datetime.now(UTC) - timedelta(seconds=1)
         overrides = {"OrganizationId": org.org_id, "SpokeRegions": ",".join(REGIONS)}
         env_vars = {fn: {"LEDGER_TABLE": TABLE, **({"SWEEP_QUEUE_URL": queue_url} if fn == "SweepFunction" else {})}
@@ -201,8 +223,8 @@ def main() -> int:
             ("a pipeline created the payments SSM endpoint with the default policy", "terraform-deployer/ci",
              "create-vpc-endpoint.json",
              {**payments.mapping(), PLACEHOLDERS["s3_endpoint"]: payments.ids["ssm_endpoint"]}, {}, None),
-            ("bob moved a subnet of analytics onto another route table", "NetworkAdmin/bob",
-             "associate-route-table.json", analytics.mapping(), {}, None),
+            ("dave turned DNS resolution off in the analytics VPC; vpce-guard re-reads the whole VPC",
+             "NetworkAdmin/dave", "modify-vpc-attribute.json", analytics.mapping(), {}, None),
             ("mallory tried to change the analytics S3 endpoint; AWS refused the call", "Developer/mallory",
              "modify-vpc-endpoint.json", analytics.mapping(), {}, refused),
             (f"carol changed the S3 endpoint in member account {member1} (eu-west-1)", "NetworkAdmin/carol",
@@ -213,6 +235,9 @@ def main() -> int:
         for title, actor, name, mapping, where, mutate in stories:
             event = render_event(name, mapping, **where)
             event = json.loads(json.dumps(event).replace("NetworkAdmin/alice", actor))
+            if name == "modify-vpc-attribute.json":
+                event["detail"]["requestParameters"] = {"vpcId": analytics.ids["vpc"],
+                                                        "enableDnsSupport": {"value": False}}
             if mutate:
                 mutate(event)
             out = invoke(FUNCTION, event)
@@ -245,6 +270,15 @@ def main() -> int:
                  "before": _names(org.ec2(acc, reg), before[eid].get("RouteTableIds", [])),
                  "after": _names(org.ec2(acc, reg), after[eid].get("RouteTableIds", []))}
                 for eid, (_, acc, reg) in inv.where.items() if before[eid]["VpcEndpointType"] == "Gateway"]
+        print(report.render_table(rows, list(rows[0])))
+
+        _section("before → after, per VPC: DNS (support, hostnames); interface endpoints with private DNS need both")
+        dns_after = inv.vpc_dns()
+
+        def onoff(v: tuple[bool, bool]) -> str:
+            return f"support {'on' if v[0] else 'OFF'}, hostnames {'on' if v[1] else 'OFF'}"
+
+        rows = [{"vpc": inv.label(v), "before": onoff(dns_before[v]), "after": onoff(dns_after[v])} for v in inv.vpcs]
         print(report.render_table(rows, list(rows[0])))
 
         ledger = Ledger(table)

@@ -29,6 +29,8 @@ def test_demo_fixes_seeded_drift_and_stops_its_server() -> None:
     assert re.search(r"summary: complete, \d+ endpoints seen", out) and "0 units failed" in out
     assert re.search(r"member1 eu-west-1 s3 +endpoint-policy-org-confined +remediated", out), (
         "an event from a member account is acted on in that account")
+    assert re.search(r"hub payments \(VPC\) +private-dns-vpc-dns +remediated", out), "DNS off under private DNS"
+    assert re.search(r"hub analytics \(VPC\) +support OFF, hostnames OFF +support on", out), "DNS resolution restored"
     port = int(re.search(r"moto server: http://127\.0\.0\.1:(\d+)", out).group(1))
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the demo's moto server is still listening"
