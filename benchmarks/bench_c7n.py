@@ -51,7 +51,7 @@ def seed(n_vpcs: int) -> tuple[str, set[str], set[str]]:
 
     org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
         "Organization"]["Id"]
-    template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+    template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
     ec2 = boto3.client("ec2", region_name=REGION)
     opened, every = set(), set()
     for i in range(n_vpcs):

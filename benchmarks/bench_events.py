@@ -13,6 +13,7 @@ change is made first, so the handler sees the world the event reports.
 
 from __future__ import annotations
 
+import uuid
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -50,6 +51,10 @@ def _prepare(name: str, world: Any, ec2: Any) -> None:
         ec2.disassociate_route_table(AssociationId=world.ids["assoc1"])
 
 
+def _delivery(event: dict[str, Any]) -> dict[str, Any]:
+    return {**event, "id": str(uuid.uuid4())}
+
+
 def _truth(name: str, event_name: str, world: Any, violating: bool) -> EventTruth:
     s3, ssm = world.ids["s3_endpoint"], world.ids["ssm_endpoint"]
     deleted = {ssm} if name == "delete-vpc-endpoints.json" else set()
@@ -84,10 +89,11 @@ def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
         # Cold start: what the first invocation pays on top of a warm one.
         warm_world = seed_vpc(mw.ec2, REGION, name="warm-up", cidr="10.255.0.0/16",
                               s3_policy=confined_policy(mw.org_id), associate_all=True)
+        # Every call is a new delivery: a new EventBridge id (the same id would be answered by idempotency).
         with count_api_calls() as cold:
-            handler(render_event("modify-vpc-endpoint.json", warm_world.mapping()), ctx)
+            handler(_delivery(render_event("modify-vpc-endpoint.json", warm_world.mapping())), ctx)
         with count_api_calls() as warm:
-            handler(render_event("modify-vpc-endpoint.json", warm_world.mapping()), ctx)
+            handler(_delivery(render_event("modify-vpc-endpoint.json", warm_world.mapping())), ctx)
         cold_extra = dict(cold.calls - warm.calls)
 
         reads_needed = needed_reads()
@@ -99,7 +105,7 @@ def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
                                  s3_policy=None if violating else confined_policy(mw.org_id),
                                  associate_all=not violating)
                 _prepare(name, world, mw.ec2)
-                event = render_event(name, world.mapping())
+                event = _delivery(render_event(name, world.mapping()))
                 with count_api_calls() as calls:
                     summary, seconds = timed(lambda event=event: handler(event, ctx))
                 truth = _truth(name, event["detail"]["eventName"], world, violating)

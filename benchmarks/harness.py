@@ -65,7 +65,7 @@ def moto_world() -> Iterator[MotoWorld]:
         reset_process_caches()
         org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
             "Organization"]["Id"]
-        template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+        template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
         try:
             yield MotoWorld(org_id=org_id, ec2=boto3.client("ec2", region_name=REGION))
         finally:

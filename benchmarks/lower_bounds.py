@@ -14,7 +14,11 @@ Conventions (each stated in the README's Performance section):
   after writing, one batched DescribeVpcEndpoints reads the result back (the ledger says `remediated` only for
   what AWS shows);
 - the ledger takes 25 items per BatchWriteItem; before fixing, a `pending` record of each fix is written
-  ahead (so a fix whose outcome cannot be recorded is never lost: pipeline._record_intents).
+  ahead (so a fix whose outcome cannot be recorded is never lost: pipeline._record_intents);
+- safety (README "Operations"): an event handler that must do nothing on a redelivered event needs one
+  conditional write per event to claim its id (Powertools Idempotency also stores the result: one more);
+  fixing a resource needs its recent fixes first, one Query on its ledger partition (flap protection);
+  the exemption registry is cached by a warm function, so it costs nothing per event.
 """
 
 from __future__ import annotations
@@ -83,6 +87,7 @@ class EventTruth:
 
 def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> Bound:
     b = Bound()
+    b.add("dynamodb:PutItem", 1, "claim the event id (a redelivery must do nothing)")
     if truth.names_endpoints:
         b.add("ec2:DescribeVpcEndpoints", 1, "the named endpoints (batched by id)")
     if not truth.names_vpc and not truth.names_endpoints:
@@ -100,6 +105,7 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
         if "vpc_dns" in reads:
             b.add("ec2:DescribeVpcAttribute", 2, "enableDnsSupport, enableDnsHostnames")
     if truth.to_fix:
+        b.add("dynamodb:Query", len(truth.to_fix), "recent fixes of each endpoint to fix (flap protection)")
         b.add("ec2:ModifyVpcEndpoint", len(truth.to_fix), "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", 1, "read back what was written")
         b.add("dynamodb:BatchWriteItem", 1, "the fixes, written ahead as pending")
@@ -119,6 +125,7 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
     if "vpc_dns" in reads:
         b.add("ec2:DescribeVpcAttribute", 2 * vpcs_with_endpoints, "2 per VPC holding endpoints (no batch API)")
     if to_fix:
+        b.add("dynamodb:Query", to_fix, "recent fixes of each endpoint to fix (flap protection)")
         b.add("ec2:ModifyVpcEndpoint", to_fix, "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read back, 200 ids per call")
         b.add("dynamodb:BatchWriteItem", ledger_calls(2 * to_fix),

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 
 def reset_process_caches() -> None:
-    from vpce_guard import aws, config, inventory
+    from vpce_guard import aws, config, exemptions, inventory
 
     config.settings.cache_clear()
     aws.reset_caches()
+    exemptions.reset_caches()
     inventory._POLICY_SUPPORT_CACHE.clear()
     inventory._PREFIX_LIST_CACHE.clear()

@@ -178,7 +178,7 @@ def main() -> int:
 
         org = seed_org(members=2, regions=REGIONS, seed_hub=False)
         payments, analytics = seed_hub(org.ec2(org.hub, REGION), org.org_id)
-        template.create_table(boto3.client("dynamodb"), "LedgerTable", TABLE)
+        template.create_tables(boto3.client("dynamodb"), template.tables_for(TABLE))
         queue_url, _ = create_sweep_queues(boto3.client("sqs"))
         inv = Inventory(org)
         inv.add("hub payments/s3", org.hub, REGION, payments.ids["s3_endpoint"])
@@ -202,7 +202,8 @@ def main() -> int:
         dns_before = inv.vpc_dns()
         since = datetime.now(UTC) - timedelta(seconds=1)
         overrides = {"OrganizationId": org.org_id, "SpokeRegions": ",".join(REGIONS)}
-        env_vars = {fn: {"LEDGER_TABLE": TABLE, **({"SWEEP_QUEUE_URL": queue_url} if fn == "SweepFunction" else {})}
+        tables = template.table_env(template.tables_for(TABLE))  # ledger, exemptions, idempotency store
+        env_vars = {fn: {**tables, **({"SWEEP_QUEUE_URL": queue_url} if fn == "SweepFunction" else {})}
                     for fn in ROLE_OF}
 
         def invoke(function: str, event: dict[str, Any]) -> Any:
@@ -232,9 +233,12 @@ def main() -> int:
              {"account": member1, "region": "eu-west-1"}, None),
         ]
         _section("CloudTrail events → the on-change function (as `sam local invoke` runs it, no container)")
-        for title, actor, name, mapping, where, mutate in stories:
+        for n, (title, actor, name, mapping, where, mutate) in enumerate(stories):
             event = render_event(name, mapping, **where)
             event = json.loads(json.dumps(event).replace("NetworkAdmin/alice", actor))
+            # Each story is its own CloudTrail event, so its own EventBridge id (the same id would be a
+            # redelivery, answered by the handler's idempotency store without running again).
+            event["id"] = f"{event['id'][:-2]}{n:02d}"
             if name == "modify-vpc-attribute.json":
                 event["detail"]["requestParameters"] = {"vpcId": analytics.ids["vpc"],
                                                         "enableDnsSupport": {"value": False}}

@@ -236,6 +236,10 @@ def function_spec(logical_id: str, *, resources: Mapping[str, str], overrides: M
     params = parameter_values(tpl, overrides)
     env_raw = {**glob.get("Environment", {}).get("Variables", {}),
                **props.get("Environment", {}).get("Variables", {})}
+    # Tables not named explicitly get the names `tables_for(<ledger>)` gives them (create them with
+    # `create_tables(client, tables_for(<ledger>))`), so callers that name only the ledger keep working.
+    if "LedgerTable" in resources:
+        resources = {**tables_for(resources["LedgerTable"], tpl), **resources}
     env = {k: str(resolve(v, params, resources, list_parameters(tpl))) for k, v in env_raw.items()}
     env = {k: v for k, v in env.items() if v or k not in DECLARED_FOR_SAM_LOCAL}
     module, _, name = props.get("Handler", glob.get("Handler", "")).rpartition(".")
@@ -277,3 +281,36 @@ def create_table(client: Any, logical_id: str, table_name: str, tpl: dict[str, A
     if props.get("PointInTimeRecoverySpecification", {}).get("PointInTimeRecoveryEnabled"):
         client.update_continuous_backups(TableName=table_name, PointInTimeRecoverySpecification={
             "PointInTimeRecoveryEnabled": True})
+
+
+def dynamodb_tables(tpl: dict[str, Any] | None = None) -> list[str]:
+    """Logical ids of every DynamoDB table the template declares (ledger, exemptions, idempotency, …)."""
+    tpl = tpl or load()
+    return [k for k, v in tpl["Resources"].items() if v["Type"] == "AWS::DynamoDB::Table"]
+
+
+def tables_for(ledger_table: str, tpl: dict[str, Any] | None = None) -> dict[str, str]:
+    """A physical name for every table, given the ledger's: the ledger keeps its name, every other table is
+    `<ledger>-<LogicalId>`. Usable as `function_spec(resources=...)` and `create_tables(...)`."""
+    return {logical: ledger_table if logical == "LedgerTable" else f"{ledger_table}-{logical}"
+            for logical in dynamodb_tables(tpl)}
+
+
+def create_tables(client: Any, names: Mapping[str, str], tpl: dict[str, Any] | None = None) -> None:
+    """Create every table in `names` (logical id → physical name) as the template declares it."""
+    tpl = tpl or load()
+    for logical, physical in names.items():
+        create_table(client, logical, physical, tpl)
+
+
+def table_env(names: Mapping[str, str], tpl: dict[str, Any] | None = None) -> dict[str, str]:
+    """The environment variables that name tables (LEDGER_TABLE, EXEMPTIONS_TABLE, IDEMPOTENCY_TABLE, …), set to
+    these physical names: what to pass as --env-vars where SAM resolves a table's Ref to its logical id."""
+    tpl = tpl or load()
+    tables = set(dynamodb_tables(tpl))
+    env: dict[str, Any] = dict(tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+    for res in tpl["Resources"].values():
+        if res["Type"] == "AWS::Serverless::Function":
+            env.update(res["Properties"].get("Environment", {}).get("Variables", {}))
+    return {var: names[ref["Ref"]] for var, ref in env.items()
+            if isinstance(ref, dict) and ref.get("Ref") in tables and ref["Ref"] in names}

@@ -18,6 +18,8 @@ from devkit.seed import SpineWorld, seed_vpc
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE = "vpce-guard-ledger-test"
+#: Every DynamoDB table of template.yaml, by logical id (ledger, exemptions, idempotency store).
+TABLES = template.tables_for(TABLE)
 
 
 @pytest.fixture
@@ -48,7 +50,8 @@ def org_id(aws_env: None) -> str:
 
 @pytest.fixture
 def ledger_table(aws_env: None) -> Any:
-    template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+    """The ledger (and, created with it, every other table of the template: exemptions, idempotency)."""
+    template.create_tables(boto3.client("dynamodb", region_name=REGION), TABLES)
     return boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
 
 
@@ -65,7 +68,7 @@ def invoke(ledger_table: Any, org_id: str, monkeypatch: pytest.MonkeyPatch) -> I
     """Call a function's real handler with template.yaml's environment (plus overrides)."""
 
     def _invoke(event: dict[str, Any], function: str = "OnChangeFunction", **overrides: str) -> dict[str, Any]:
-        spec = template.function_spec(function, resources={"LedgerTable": TABLE}, overrides=overrides)
+        spec = template.function_spec(function, resources=TABLES, overrides=overrides)
         for k, v in spec.environment.items():
             monkeypatch.setenv(k, v)
         reset_process_caches()

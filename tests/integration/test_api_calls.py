@@ -88,7 +88,8 @@ def test_modify_vpc_endpoint_on_a_compliant_gateway_endpoint_reads_only_what_it_
     handler = spec.load_handler()
     handler(event, LocalLambdaContext())  # cold start: looks the organization up
     with count_api_calls() as calls:
-        result = handler(event, LocalLambdaContext())
+        # Another delivery of the change (a new event id: the same id is answered by idempotency).
+        result = handler({**event, "id": event["id"][:-4] + "beef"}, LocalLambdaContext())
     assert {r["status"] for r in result["results"]} == {"compliant"}
     msg = _fmt(calls)
     # The endpoint (by id) and every route table of its VPC: one call each.

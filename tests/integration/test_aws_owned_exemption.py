@@ -77,7 +77,8 @@ def test_fixed_s3_gateway_endpoint_still_serves_amazon_linux_repositories_to_ano
     ]
     assert json.loads(record["after"]["policy_document"]) == fixed
 
-    replay = invoke(_modify_event(world, endpoint))
+    # A new event (a new id; the same id would be a redelivery, answered by the idempotency store).
+    replay = invoke({**_modify_event(world, endpoint), "id": "5d1c0b7e-0000-4000-8000-00000000beef"})
     assert {r["status"] for r in replay["results"] if r["rule_id"] == RULE} == {"compliant"}
     assert _policy(ec2, endpoint) == fixed
 

@@ -26,7 +26,8 @@ def test_event_lower_bound_for_a_compliant_gateway_endpoint() -> None:
     truth = EventTruth(names_endpoints=True, names_vpc=False, vpc_locatable=True, in_scope=("vpce-1",),
                        gateway_in_scope=("vpce-1",), to_fix=(), vpc_scope=False)
     assert dict(event_bound(truth, 4, frozenset({"route_tables"})).calls) == {
-        "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1, "dynamodb:BatchWriteItem": 1}
+        "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1, "dynamodb:BatchWriteItem": 1,
+        "dynamodb:PutItem": 1}  # the idempotency claim on the event id
     with_dns = event_bound(truth, 4, frozenset({"route_tables", "vpc_dns"}))
     assert with_dns.calls["ec2:DescribeVpcAttribute"] == 2
 
@@ -43,5 +44,7 @@ def test_event_benchmark_runs_and_stays_within_its_target() -> None:
     # What only a cold start pays: lookups cached for the life of the function, once each.
     cold = result["cold_start_extra_calls"]
     assert cold.get("organizations:DescribeOrganization") == 1
-    assert set(cold) <= {"organizations:DescribeOrganization", "sts:GetCallerIdentity", "ec2:DescribePrefixLists"}, cold
+    # (sts: our own role, for the loop check; ssm: the mode overrides, read once per max-age)
+    assert set(cold) <= {"organizations:DescribeOrganization", "sts:GetCallerIdentity", "ec2:DescribePrefixLists",
+                         "ssm:GetParameter"}, cold
     assert set(cold.values()) == {1}, cold

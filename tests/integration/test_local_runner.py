@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import uuid
 from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
@@ -35,6 +36,7 @@ COVERAGE: dict[str, tuple[str, ...]] = {
     "OnChangeFunction": ("*.json", "invalid/*.json"),
     "SweepFunction": ("sweep/*.json",),
     "SweepWorkerFunction": ("sweep-worker/*.json",),
+    "RollbackFunction": ("rollback/*.json",),
 }
 
 
@@ -46,7 +48,8 @@ CASES = [(fn, name) for fn, globs in COVERAGE.items() for name in _event_files(g
 ON_CHANGE_CASES = [c for c in CASES if c[0] == "OnChangeFunction"]
 #: The sweep's functions run in test_local_runner_sweep.py: they need a moto of their own per run, and this
 #: module keeps one moto alive for its whole matrix.
-SWEEP_CASES = [c for c in CASES if c[0] != "OnChangeFunction"]
+SWEEP_CASES = [c for c in CASES if c[0] in ("SweepFunction", "SweepWorkerFunction")]
+ROLLBACK_CASES = [c for c in CASES if c[0] == "RollbackFunction"]
 
 
 def test_coverage_matches_template_and_events() -> None:
@@ -73,7 +76,7 @@ def shared_aws() -> Iterator[None]:
         with mock_aws():
             reset_process_caches()
             boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
-            template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+            template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
             yield
             _WARM_HANDLERS.clear()
         reset_process_caches()
@@ -122,8 +125,11 @@ def test_runner_matches_the_in_process_handler(fresh_world: Callable[[], SpineWo
     expected = _in_process(function, render_event(event_name, world_a.mapping()), monkeypatch)
 
     world_b = fresh_world()
-    result = local.invoke(function, render_event(event_name, world_b.mapping()),
-                          env_vars={function: {"LEDGER_TABLE": TABLE}})
+    # A second delivery: a new event id (the same id would be answered by the idempotency store).
+    event_b = render_event(event_name, world_b.mapping())
+    if isinstance(event_b, dict) and "id" in event_b:
+        event_b["id"] = str(uuid.uuid4())
+    result = local.invoke(function, event_b, env_vars={function: template.table_env(template.tables_for(TABLE))})
     assert result.ok, result.error
     assert _normalise(result.payload, world_b) == _normalise(expected, world_a)
     assert result.environment["AWS_SAM_LOCAL"] == "true"
@@ -138,6 +144,44 @@ def _env(**kw: Any) -> tuple[dict[str, str], list[str]]:
     args: dict[str, Any] = {"parameter_overrides": {}, "env_vars": {}, "shell_env": {}, "region": "eu-west-1"}
     args.update(kw)
     return local.function_environment(tpl, "OnChangeFunction", **args)
+
+
+@pytest.mark.parametrize(("function", "event_name"), ROLLBACK_CASES)
+def test_runner_matches_the_in_process_handler_for_a_rollback(fresh_world: Callable[[], SpineWorld],
+                                                              monkeypatch: pytest.MonkeyPatch, function: str,
+                                                              event_name: str) -> None:
+    """The operator's rollback request (its events/ file, pointed at a fix just made) restores the endpoint
+    the same way through the runner as in-process."""
+    from boto3.dynamodb.conditions import Key
+
+    ledger = boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
+    ec2 = boto3.client("ec2", region_name=REGION)
+    observed = []
+    for path in ("in-process", "runner"):
+        world = fresh_world()
+        endpoint = world.ids["s3_endpoint"]
+        original = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["PolicyDocument"]
+        _in_process("OnChangeFunction", {**render_event("modify-vpc-endpoint.json", world.mapping()),
+                                         "id": str(uuid.uuid4())}, monkeypatch)
+        [fix] = [i for i in ledger.query(KeyConditionExpression=Key("pk").eq(
+            f"RES#123456789012#{REGION}#{endpoint}") & Key("sk").begins_with("EVAL#"))["Items"]
+            if i["rule_id"] == "endpoint-policy-org-confined"]
+        event = {**json.loads((EVENTS_DIR / event_name).read_text()), "account": "123456789012",
+                 "region": REGION, "resource_id": endpoint, "record_sk": fix["sk"]}
+        if path == "in-process":
+            payload = _in_process(function, event, monkeypatch)
+        else:
+            result = local.invoke(function, event, env_vars={function: template.table_env(template.tables_for(TABLE))})
+            assert result.ok, result.error
+            payload = result.payload
+        restored = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["PolicyDocument"]
+        assert restored == original, path
+        volatile = {"ledger_sk", "request", "before", "after"}
+        kept = {k: v.replace(fix["sk"], "<record>") if isinstance(v, str) else v
+                for k, v in payload.items() if k not in volatile}
+        observed.append(_normalise({"results": [], **kept}, world))
+    assert observed[0] == observed[1]
+    assert observed[0]["status"] == "restored"
 
 
 def test_environment_follows_sam_precedence() -> None:
@@ -185,11 +229,11 @@ def test_cli_against_a_moto_server(tmp_path: Path) -> None:
         boto3.client("organizations", **clients).create_organization(FeatureSet="ALL")
         ec2 = boto3.client("ec2", **clients)
         world = seed_vpc(ec2, REGION)
-        template.create_table(boto3.client("dynamodb", **clients), "LedgerTable", TABLE)
+        template.create_tables(boto3.client("dynamodb", **clients), template.tables_for(TABLE))
         event = tmp_path / "event.json"
         event.write_text(json.dumps(render_event("modify-vpc-endpoint.json", world.mapping())))
         env_vars = tmp_path / "env.json"
-        env_vars.write_text(json.dumps({"OnChangeFunction": {"LEDGER_TABLE": TABLE}}))
+        env_vars.write_text(json.dumps({"OnChangeFunction": template.table_env(template.tables_for(TABLE))}))
         shell = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
 
         def run(*extra: str) -> dict[str, Any]:

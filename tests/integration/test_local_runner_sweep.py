@@ -53,7 +53,7 @@ def isolated_hub() -> Iterator[IsolatedHub]:
             reset_process_caches()
             org_id = boto3.client("organizations", region_name=REGION).create_organization(
                 FeatureSet="ALL")["Organization"]["Id"]
-            template.create_table(boto3.client("dynamodb", region_name=REGION), "LedgerTable", TABLE)
+            template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
             queue_url, _ = create_sweep_queues(boto3.client("sqs", region_name=REGION))
             yield IsolatedHub(org_id, queue_url, seed_vpc(boto3.client("ec2", region_name=REGION), REGION))
         reset_process_caches()
@@ -108,7 +108,8 @@ def test_runner_matches_the_in_process_handler_for_the_sweep(monkeypatch: pytest
                                                                             timeout_seconds=timeout))
             else:
                 result = local.invoke(function, event, parameter_overrides=hub.overrides,
-                                      env_vars={function: {"LEDGER_TABLE": TABLE, "SWEEP_QUEUE_URL": hub.queue_url}})
+                                      env_vars={function: {**template.table_env(template.tables_for(TABLE)),
+                                                           "SWEEP_QUEUE_URL": hub.queue_url}})
                 assert result.ok, result.error
                 payload = result.payload
             observed.append(_sweep_observation(function, hub, payload))

@@ -254,6 +254,7 @@ def test_missing_endpoint_of_a_default_profile_is_created_when_opted_in(
                                             org_id=org_id))
     assert not evaluate(doc, RequestContext.iam("arn:aws:iam::999988887777:role/x", "ssmmessages:OpenDataChannel",
                                                 org_id="o-outsider000"))
-    again = invoke(render_event("modify-vpc-attribute.json", w.mapping()),
+    # A new event (a new id: the same id would be a redelivery, answered by the idempotency store).
+    again = invoke({**render_event("modify-vpc-attribute.json", w.mapping()), "id": "0e2f9a3c-0000-4000-8000-00000000beef"},
                    DefaultProfiles="ssm-session-manager", CreateMissingEndpoints="true")
     assert [r["status"] for r in _results(again, "vpc-required-endpoints")] == ["compliant"]

@@ -73,7 +73,9 @@ def test_replaying_the_same_event_changes_nothing_more(invoke: Invoke, ec2: Any,
     event = render_event("modify-vpc-endpoint.json", world.mapping())
     invoke(event)
     first = _endpoint(ec2, world.ids["s3_endpoint"])
-    second_result = invoke(event)
+    # A new delivery of the same change (a new event id: the same id is answered by idempotency, see
+    # tests/integration/test_safety.py) re-evaluates and finds nothing left to fix.
+    second_result = invoke({**event, "id": event["id"][:-4] + "beef"})
     second = _endpoint(ec2, world.ids["s3_endpoint"])
     assert json.loads(first["PolicyDocument"]) == json.loads(second["PolicyDocument"])
     assert sorted(first["RouteTableIds"]) == sorted(second["RouteTableIds"])
@@ -151,10 +153,11 @@ def test_every_event_file_runs_through_the_handler(invoke: Invoke, world: SpineW
 def test_current_non_compliant_is_one_query_without_scan(invoke: Invoke, world: SpineWorld, ledger_table: Any) -> None:
     from vpce_guard.ledger import Ledger
 
-    invoke(render_event("modify-vpc-endpoint.json", world.mapping()), Mode="dry_run")
+    event = render_event("modify-vpc-endpoint.json", world.mapping())
+    invoke(event, Mode="dry_run")
     open_items = list(Ledger(ledger_table).current("dry_run"))
     assert {i["resource_id"] for i in open_items} >= {world.ids["s3_endpoint"]}
-    invoke(render_event("modify-vpc-endpoint.json", world.mapping()))
+    invoke({**event, "id": event["id"][:-4] + "beef"})  # a new event (the same id would be a redelivery)
     assert not [i for i in Ledger(ledger_table).current("dry_run") if i["resource_id"] == world.ids["s3_endpoint"]]
     assert {i["resource_id"] for i in Ledger(ledger_table).current("remediated")} >= {world.ids["s3_endpoint"]}
 

@@ -92,9 +92,10 @@ def test_findings_render_as_table_json_and_csv(invoke: Invoke, world: SpineWorld
 
 def test_history_of_a_resource_newest_first(invoke: Invoke, world: SpineWorld, no_scans: Ledger) -> None:
     event = render_event("modify-vpc-endpoint.json", world.mapping())
-    invoke(event, Mode="dry_run")
-    invoke(event)
-    invoke(event)
+    # Three deliveries of the change (each its own EventBridge id; the same id would be a redelivery).
+    invoke({**event, "id": f"{event['id'][:-2]}01"}, Mode="dry_run")
+    invoke({**event, "id": f"{event['id'][:-2]}02"})
+    invoke({**event, "id": f"{event['id'][:-2]}03"})
     rows = report.history(no_scans, ACCOUNT, REGION, world.ids["s3_endpoint"], limit=None)
     policy = [r["status"] for r in rows if r["rule_id"] == "endpoint-policy-org-confined"]
     assert policy == ["compliant", "remediated", "dry_run"]

@@ -158,4 +158,9 @@ def static_operations(files: Iterable[Path] | None = None) -> set[str]:
         actions.add("dynamodb:GetItem")
     if "create_assume_role_refresher" in names:
         actions.add("sts:AssumeRole")  # botocore's refresher calls AssumeRole on the STS client it is given
+    # Powertools utilities call AWS on our behalf, with clients we hand them or that they create.
+    if "SSMProvider" in names:
+        actions.add("ssm:GetParameter")  # Parameters: SSMProvider.get
+    if "DynamoDBPersistenceLayer" in names:  # Idempotency: put (conditional), get, update, delete its records
+        actions |= {"dynamodb:PutItem", "dynamodb:GetItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem"}
     return actions

@@ -98,6 +98,7 @@ def test_fixture_acts_with_expected_targets(name: str) -> None:
         event_name=event["detail"]["eventName"],
         actor_arn=ACTOR,
         event_time=event["detail"]["eventTime"],
+        issuer_arn="arn:aws:iam::123456789012:role/NetworkAdmin",
     )
 
 

@@ -127,7 +127,8 @@ def test_the_stackset_passes_exactly_the_roles_of_the_functions_that_assume_the_
     assert sep == ","
     passed = {p["Fn::GetAtt"][0] for p in parts}
     assert passed == {f"{f}Role" for f in _functions_that_assume_the_spoke_role()}
-    assert passed == {"OnChangeFunctionRole", "SweepWorkerFunctionRole"}
+    # The rollback function restores member accounts' resources through the spoke role too.
+    assert passed == {"OnChangeFunctionRole", "SweepWorkerFunctionRole", "RollbackFunctionRole"}
 
 
 def test_hub_functions_may_assume_only_the_spoke_role_and_only_in_the_organization() -> None:

@@ -13,6 +13,7 @@ work); until then they skip, saying why.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,11 @@ def _physical(node: Any, logical_ids: set[str], out: dict[str, str]) -> dict[str
     if isinstance(node, dict):
         if set(node) == {"Fn::GetAtt"} and isinstance(node["Fn::GetAtt"], list):
             out[".".join(map(str, node["Fn::GetAtt"]))] = "arn:aws:resource:::" + "/".join(map(str, node["Fn::GetAtt"]))
+        if set(node) == {"Fn::Sub"}:  # ${Resource.Attribute} inside a Sub string is a GetAtt too
+            text = node["Fn::Sub"] if isinstance(node["Fn::Sub"], str) else node["Fn::Sub"][0]
+            for lid, attr in re.findall(r"\$\{([A-Za-z0-9]+)\.([A-Za-z0-9.]+)\}", text):
+                if lid in logical_ids:
+                    out[f"{lid}.{attr}"] = f"arn:aws:resource:::{lid}/{attr}"
         for value in node.values():
             _physical(value, logical_ids, out)
     elif isinstance(node, list):

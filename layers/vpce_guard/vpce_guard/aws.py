@@ -109,6 +109,7 @@ class SessionFactory:
         self._role_session_name = role_session_name
         self._identity: tuple[str, str] | None = None  # (account, partition) of the base credentials
         self._sts: Any = None
+        self._own_arn = ""
         self._sessions: dict[str, boto3.Session] = {}
         self._contexts: dict[tuple[str, str], AwsContext] = {}
         self._lock = threading.Lock()
@@ -125,6 +126,7 @@ class SessionFactory:
     def _caller(self) -> tuple[str, str]:
         if self._identity is None:
             arn = self._sts_client().get_caller_identity()["Arn"]
+            self._own_arn = arn
             parts = arn.split(":")
             self._identity = (parts[4], parts[1])
         return self._identity
@@ -143,6 +145,12 @@ class SessionFactory:
     def home(self) -> AwsContext:
         """The function's own account in its own region (organizations, the ledger's region)."""
         return self.context(self.own_account, self.home_region)
+
+    @property
+    def own_arn(self) -> str:
+        """The caller's ARN (in Lambda: the function role's session, `…:assumed-role/<role>/<function>`)."""
+        self._caller()
+        return self._own_arn
 
     def context(self, account: str, region: str) -> AwsContext:
         key = (account, region)

@@ -93,6 +93,22 @@ class Settings(BaseModel):
     #: Sources interface endpoints must accept HTTPS from; both empty: the CIDRs of the endpoint's VPC.
     endpoint_ingress_cidrs: tuple[str, ...] = ()
     endpoint_ingress_source_groups: tuple[str, ...] = ()
+    # -- safety (README "Operations") ------------------------------------------------------------------
+    #: SSM parameter holding per-rule mode overrides ({"rule-id": "dry_run", "*": "off"}); empty: none.
+    mode_overrides_parameter: str = ""
+    #: Seconds a read of the overrides parameter is reused (Powertools Parameters cache).
+    mode_overrides_max_age: int = Field(default=60, ge=0, le=3600)
+    #: DynamoDB table of exemptions (written by operators only); empty: no exemptions apply.
+    exemptions_table: str = ""
+    #: Tag a resource owner may set to *request* an exemption; honoured only where the registry allows it.
+    exempt_tag_key: str = "vpce-guard:exempt"
+    #: Flap protection: at most this many fixes of one (resource, rule) within the window, then stop.
+    flap_max_fixes: int = Field(default=3, ge=1, le=100)
+    flap_window_minutes: int = Field(default=60, ge=1, le=10080)
+    #: Remediation role in member accounts: changes it makes never trigger a new evaluation.
+    spoke_role_name: str = ""
+    #: IAM path of the hub functions' roles (template Globals RolePath): their changes are ignored too.
+    own_role_path: str = "/vpce-guard/"
 
     @field_validator("aws_owned_resource_arns")
     @classmethod
@@ -169,6 +185,14 @@ class Settings(BaseModel):
             "add_endpoint_ingress": _flag(env.get("ADD_ENDPOINT_INGRESS", "false")),
             "endpoint_ingress_cidrs": _csv(env.get("ENDPOINT_INGRESS_CIDRS", "")),
             "endpoint_ingress_source_groups": _csv(env.get("ENDPOINT_INGRESS_SOURCE_GROUPS", "")),
+            "mode_overrides_parameter": env.get("MODE_OVERRIDES_PARAMETER", "").strip(),
+            "mode_overrides_max_age": env.get("MODE_OVERRIDES_MAX_AGE", "60"),
+            "exemptions_table": env.get("EXEMPTIONS_TABLE", "").strip(),
+            "exempt_tag_key": env.get("EXEMPT_TAG_KEY", "vpce-guard:exempt"),
+            "flap_max_fixes": env.get("FLAP_MAX_FIXES", "3"),
+            "flap_window_minutes": env.get("FLAP_WINDOW_MINUTES", "60"),
+            "spoke_role_name": env.get("SPOKE_ROLE_NAME", "").strip(),
+            "own_role_path": env.get("OWN_ROLE_PATH", "/vpce-guard/").strip(),
         }
         if "AWS_OWNED_RESOURCE_ARNS" in env:  # set but empty: no exemption at all
             raw["aws_owned_resource_arns"] = _csv(env["AWS_OWNED_RESOURCE_ARNS"])
@@ -190,6 +214,14 @@ class Settings(BaseModel):
                 "add_endpoint_ingress": "ADD_ENDPOINT_INGRESS",
                 "endpoint_ingress_cidrs": "ENDPOINT_INGRESS_CIDRS",
                 "endpoint_ingress_source_groups": "ENDPOINT_INGRESS_SOURCE_GROUPS",
+                "mode_overrides_parameter": "MODE_OVERRIDES_PARAMETER",
+                "mode_overrides_max_age": "MODE_OVERRIDES_MAX_AGE",
+                "exemptions_table": "EXEMPTIONS_TABLE",
+                "exempt_tag_key": "EXEMPT_TAG_KEY",
+                "flap_max_fixes": "FLAP_MAX_FIXES",
+                "flap_window_minutes": "FLAP_WINDOW_MINUTES",
+                "spoke_role_name": "SPOKE_ROLE_NAME",
+                "own_role_path": "OWN_ROLE_PATH",
             }
             problems = "; ".join(
                 f"{names.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else 'configuration'}: {err['msg']}"

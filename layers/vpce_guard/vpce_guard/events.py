@@ -503,6 +503,7 @@ def _trigger(event: dict[str, Any]) -> Trigger:
         event_name=_raw_str(detail, "eventName", 128),
         actor_arn=actor,
         event_time=_raw_str(detail, "eventTime", 64) or _raw_str(event, "time", 64),
+        issuer_arn=_raw_str(issuer, "arn", 2048),
     )
 
 

@@ -45,7 +45,7 @@ class LedgerRecord(BaseModel):
 
     pk: str
     sk: str
-    record_type: str = "evaluation"  # evaluation | intake | summary | rollback
+    record_type: str = "evaluation"  # evaluation | intake | summary | rollback | flap_reset
     account: str
     region: str
     resource_id: str
@@ -99,6 +99,15 @@ def _dynamo_safe(value: Any) -> Any:
     """DynamoDB wants Decimals, not floats, and no None values in maps."""
     return json.loads(json.dumps(value, default=str), parse_float=Decimal,
                       object_hook=lambda d: {k: v for k, v in d.items() if v is not None})
+
+
+def stamp(moment: datetime) -> str:
+    """The ledger's time format (`time` and the time part of `sk`): UTC, milliseconds, sortable as text."""
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def parse_stamp(value: str) -> datetime:
+    return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 def resource_pk(account: str, region: str, resource_id: str) -> str:
@@ -198,6 +207,25 @@ class Ledger:
             "ScanIndexForward": not newest_first,
         }
         return list(self._query(kwargs, limit))
+
+    def history_since(self, account: str, region: str, resource_id: str, since: datetime) -> list[dict[str, Any]]:
+        """History items of a resource recorded at or after `since`, oldest first: one Query on its pk
+        (the sort key starts with the time), never a scan. Used to count recent fixes (flap protection)."""
+        from boto3.dynamodb.conditions import Key
+
+        kwargs: dict[str, Any] = {
+            "KeyConditionExpression": Key("pk").eq(resource_pk(account, region, resource_id))
+            & Key("sk").between(f"EVAL#{stamp(since)}", "EVAL#~"),
+            "ProjectionExpression": "sk, rule_id, record_type, #s, #t",
+            "ExpressionAttributeNames": {"#s": "status", "#t": "time"},
+        }
+        return list(self._query(kwargs, None))
+
+    def get(self, account: str, region: str, resource_id: str, sk: str) -> dict[str, Any] | None:
+        """One history item by its key (what a rollback request names)."""
+        resp = self.table.get_item(Key={"pk": resource_pk(account, region, resource_id), "sk": sk},
+                                   ConsistentRead=True)
+        return resp.get("Item")
 
     def current(self, status: Status | str, *, prefix: str | None = None,
                 on_page: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:

@@ -46,6 +46,8 @@ class Trigger(Frozen):
     event_name: str | None = None
     actor_arn: str | None = None
     event_time: str | None = None
+    #: The IAM role behind an assumed-role caller (carries the role's path, which `actor_arn` does not).
+    issuer_arn: str | None = None
 
 
 class Targets(Frozen):

@@ -6,14 +6,17 @@ An event, a sweep unit and a manual invoke differ only in how they find their Ta
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, events, inventory, ledger, plan, remediate
+from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety
 from .config import Mode, Settings
 from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger
 from .rules import RuleContext, all_rules, evaluate_all, reads_of
@@ -66,10 +69,17 @@ class RetryLater(RuntimeError):
 class Runtime:
     """Everything a cold start builds once: settings, sessions, the ledger table."""
 
-    def __init__(self, settings: Settings, factory: aws.SessionFactory | None = None) -> None:
+    def __init__(self, settings: Settings, factory: aws.SessionFactory | None = None,
+                 clock: Callable[[], datetime] | None = None) -> None:
         self.settings = settings
         self.factory = factory or aws.SessionFactory()
+        #: The time safety decisions are made at (exemption expiry, flap window); tests may move it.
+        self.clock: Callable[[], datetime] = clock or (lambda: datetime.now(UTC))
         self._ledger: ledger.Ledger | None = None
+        self._modes: modes.ModeResolver | None = None
+        self._exemptions: exemptions.ExemptionRegistry | None = None
+        self._org: Any = None
+        self._own_roles: loops.OwnRoles | None = None
 
     @property
     def ledger(self) -> ledger.Ledger:
@@ -86,7 +96,44 @@ class Runtime:
         return frozenset({aws.own_organization_id(home)})
 
     def mode_for(self, rule_id: str) -> Mode:
-        return self.settings.mode
+        """The template's default mode, overridden per rule by the SSM parameter (cached; see modes.py)."""
+        if self._modes is None:
+            base: boto3.Session = self.factory._base
+            self._modes = modes.ModeResolver(
+                self.settings.mode, self.settings.mode_overrides_parameter,
+                lambda: SSMProvider(boto3_client=base.client("ssm", config=aws.RETRY_CONFIG)),
+                max_age=self.settings.mode_overrides_max_age)
+        return self._modes.mode_for(rule_id)
+
+    @property
+    def exemptions(self) -> exemptions.ExemptionRegistry | None:
+        """The hub's exemption registry (None when no table is configured)."""
+        if self._exemptions is None and self.settings.exemptions_table:
+            base: boto3.Session = self.factory._base
+            table = base.resource("dynamodb", config=aws.RETRY_CONFIG).Table(self.settings.exemptions_table)
+            self._exemptions = exemptions.ExemptionRegistry(table, self.organizations)
+        return self._exemptions
+
+    def organizations(self) -> Any:
+        if self._org is None:
+            self._org = self.factory._base.client("organizations", config=aws.RETRY_CONFIG)
+        return self._org
+
+    @property
+    def flap_policy(self) -> flapping.FlapPolicy:
+        return flapping.FlapPolicy(self.settings.flap_max_fixes, timedelta(minutes=self.settings.flap_window_minutes))
+
+    def own_roles(self) -> loops.OwnRoles:
+        """Our own identities (sts:GetCallerIdentity once per cold start), for the loop check."""
+        if self._own_roles is None:
+            me = loops.parse_role(self.factory.own_arn)
+            self._own_roles = loops.OwnRoles(
+                hub_account=self.factory.own_account,
+                hub_role_names=frozenset({me.name}) if me else frozenset(),
+                hub_role_path=self.settings.own_role_path,
+                spoke_role_name=self.settings.spoke_role_name,
+            )
+        return self._own_roles
 
 
 def handle_event(rt: Runtime, event: Any) -> RunResult:
@@ -99,6 +146,15 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         record = ledger.intake_record(parsed.trigger, account=parsed.raw_account, region=parsed.raw_region,
                                       status=status, reason=parsed.reason, ttl_days=rt.settings.ledger_ttl_days)
         result = RunResult(parsed.raw_account, parsed.raw_region, parsed.disposition, parsed.reason)
+        result.ledger_items = _write_ledger(rt, [record])
+        return result
+    own = loops.own_change(parsed.trigger, rt.own_roles())
+    if own:
+        logger.info(f"event skipped: {own}", extra={"event_id": parsed.trigger.event_id,
+                                                    "actor_arn": parsed.trigger.actor_arn})
+        record = ledger.intake_record(parsed.trigger, account=parsed.targets.account, region=parsed.targets.region,
+                                      status=Status.SKIPPED, reason=own, ttl_days=rt.settings.ledger_ttl_days)
+        result = RunResult(parsed.targets.account, parsed.targets.region, "skipped", own)
         result.ledger_items = _write_ledger(rt, [record])
         return result
     result = run_targets(rt, parsed.targets, parsed.trigger)
@@ -143,14 +199,28 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     for missing in snapshot.missing_ids:
         findings.append(Finding(rule_id="resource-exists", resource_id=missing, resource_type=_kind(missing),
                                 status=Status.SKIPPED, reason="named in the event but no longer exists"))
-    steps = plan.make_plan(findings, rt.mode_for)
+    now = rt.clock()
+    try:
+        guards = safety.lookup_guards(rt, snapshot, findings, now)
+    except (ClientError, BotoCoreError) as exc:
+        # Fail closed: without the exemptions and recent fixes we cannot know that a fix is wanted.
+        reason = f"could not read exemptions or recent fixes, nothing changed: {exc}"
+        logger.error(reason, extra={"account": targets.account, "region": targets.region})
+        result.disposition, result.reason = "failed", reason
+        result.retryable = aws.is_transient(exc)
+        record = ledger.intake_record(trigger, account=targets.account, region=targets.region,
+                                      status=Status.FAILED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
+        result.ledger_items = _write_ledger(rt, [record])
+        return result
+    steps = plan.make_plan(findings, rt.mode_for, guards)
     pending = _record_intents(rt, steps, trigger, targets)
     result.outcomes = remediate.execute(steps, ctx)
     result.retryable = any(o.retryable for o in result.outcomes)
     if result.retryable:
         rt.factory.forget(targets.account)
     for o in result.outcomes:
-        if o.status in (Status.NON_COMPLIANT, Status.REMEDIATED, Status.DRY_RUN, Status.FAILED):
+        if o.status in (Status.NON_COMPLIANT, Status.REMEDIATED, Status.DRY_RUN, Status.FAILED, Status.EXEMPT,
+                        Status.FLAPPING):
             logger.info(f"{o.finding.rule_id} {o.resource_id or o.finding.resource_id}: {o.status.value}",
                         extra={"rule_id": o.finding.rule_id, "resource_id": o.resource_id or o.finding.resource_id,
                                "status": o.status.value, "reason": o.reason, "error": o.error})

@@ -109,16 +109,24 @@ def _authorize_ingress(ec2: Any, action: Action) -> None:
             raise  # a duplicate means someone added the same rule meanwhile: the state we want
 
 
+def _remove_route_tables(ec2: Any, action: Action) -> None:
+    """Only a rollback removes route tables: exactly those a recorded fix added."""
+    ec2.modify_vpc_endpoint(VpcEndpointId=action.resource_id,
+                            RemoveRouteTableIds=list(action.params["route_table_ids"]))
+
+
 WRITERS: dict[str, Callable[[Any, Action], dict[str, Any] | None]] = {
     "set_endpoint_policy": _set_endpoint_policy,
     "add_route_tables": _add_route_tables,
+    "remove_route_tables": _remove_route_tables,
     "reassociate_route_tables": _reassociate_route_tables,
     "set_private_dns": _set_private_dns,
     "enable_vpc_attribute": _enable_vpc_attribute,
     "create_endpoint": _create_endpoint,
     "authorize_ingress": _authorize_ingress,
 }
-_ENDPOINT_KINDS = frozenset({"set_endpoint_policy", "add_route_tables", "reassociate_route_tables", "set_private_dns"})
+_ENDPOINT_KINDS = frozenset({"set_endpoint_policy", "add_route_tables", "reassociate_route_tables", "set_private_dns",
+                             "remove_route_tables"})
 
 
 # ------------------------------------------------------------------------------------------------ read-back
@@ -184,6 +192,9 @@ class ReadBack:
                 observed["policy_document"], action.params["policy_document"])
         if action.kind in ("add_route_tables", "reassociate_route_tables"):
             return set(action.params["route_table_ids"]) <= set(observed.get("route_table_ids", ()))
+        if action.kind == "remove_route_tables":
+            return "route_table_ids" in observed and not (
+                set(action.params["route_table_ids"]) & set(observed["route_table_ids"]))
         if action.kind == "set_private_dns":
             return observed.get("private_dns_enabled") is bool(action.params["enabled"])
         if action.kind == "enable_vpc_attribute":
@@ -292,6 +303,13 @@ def execute(steps: list[Step], ctx: AwsContext) -> list[Outcome]:
             slots.append([_per_action(f, a, k, n, status=Status.DRY_RUN, reason=f"{f.reason}; {step.note}",
                                       before=a.before, after=a.after)
                           for k, a in enumerate(f.actions, start=1)])
+        elif step.decision in (Decision.EXEMPT, Decision.FLAPPING):
+            # Left alone on purpose: record what a fix would do, and why it was not made.
+            status = Status.EXEMPT if step.decision is Decision.EXEMPT else Status.FLAPPING
+            reason = f"{f.reason}; {step.note}"
+            outs = [_per_action(f, a, k, n, status=status, reason=reason, before=a.before, after=a.after)
+                    for k, a in enumerate(f.actions, start=1)] or [Outcome(finding=f, status=status, reason=reason)]
+            slots.append([o.model_copy(update={"details": {**o.details, **step.details}}) for o in outs])
         elif step.decision is Decision.UNFIXABLE:
             slots.append([Outcome(finding=f, status=Status.FAILED, reason=f.reason,
                                   error=f"cannot fix safely: {step.note}")])
@@ -338,3 +356,28 @@ def execute(steps: list[Step], ctx: AwsContext) -> list[Outcome]:
                                                   "state"))
             slots[i] = outs
     return [o for group in slots if group is not None for o in group]
+
+
+def apply_and_verify(actions: tuple[Action, ...], ctx: AwsContext) -> tuple[bool, dict[str, Any], str | None]:
+    """Apply actions in order (stopping at the first error), read the resources back once, and say whether
+    AWS now shows every action's target state. Returns (reached, observed state, error). Used by rollback;
+    `execute` does the same for a run's findings."""
+    ec2 = ctx.client("ec2")
+    error: str | None = None
+    for action in actions:
+        try:
+            WRITERS[action.kind](ec2, action)
+        except (ClientError, BotoCoreError) as exc:
+            error = f"{action.kind} on {action.resource_id} failed: {exc}"
+            break
+    try:
+        reads = ReadBack.read(ctx, actions)
+    except (ClientError, BotoCoreError) as exc:
+        return False, {}, error or f"could not read the resource back after the write: {exc}"
+    observed: dict[str, Any] = {}
+    for a in actions:
+        observed.update(reads.state(a))
+    reached = error is None and all(reads.reached(a) for a in actions)
+    if error is None and not reached:
+        error = "the write returned success but AWS does not show the intended state"
+    return reached, observed, error

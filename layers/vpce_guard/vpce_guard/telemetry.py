@@ -1,11 +1,19 @@
-"""Metrics every handler emits, in one place so the dashboard and alarms can rely on their names."""
+"""Metrics every handler emits, in one place so the dashboard and alarms can rely on their names.
+
+Two sets, both in the namespace of POWERTOOLS_METRICS_NAMESPACE (VpceGuard) with dimension `service`:
+
+* one count per status (`remediated`, `failed`, `flapping`, …), dimensions [service]: what the alarms watch;
+* the same counts per rule, dimensions [rule_id, service]: what the dashboard's "by rule and status"
+  widgets search for. EMF allows one dimension set per metric blob, so these go out as single metrics.
+"""
 
 from __future__ import annotations
 
 from collections import Counter
 from typing import TYPE_CHECKING
 
-from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+from aws_lambda_powertools.metrics.functions import is_metrics_disabled
 
 if TYPE_CHECKING:
     from aws_lambda_powertools import Metrics
@@ -13,13 +21,22 @@ if TYPE_CHECKING:
     from .pipeline import RunResult
     from .sweep import SweepPlan, SweepSummary
 
+#: The per-rule dimension (template.yaml's dashboard searches for it).
+RULE_DIMENSION = "rule_id"
+
 
 def emit_outcome_metrics(metrics: Metrics, result: RunResult) -> None:
-    """One count per status (e.g. `remediated`, `failed`) plus one per event disposition."""
+    """One count per status (e.g. `remediated`, `failed`) plus one per event disposition, and per rule."""
     for status, n in Counter(o.status.value for o in result.outcomes).items():
         metrics.add_metric(name=status, unit=MetricUnit.Count, value=n)
     if result.disposition != "act":
         metrics.add_metric(name=f"event_{result.disposition}", unit=MetricUnit.Count, value=1)
+    if is_metrics_disabled():  # single_metric prints whatever POWERTOOLS_METRICS_DISABLED says; Metrics does not
+        return
+    by_rule = Counter((o.finding.rule_id, o.status.value) for o in result.outcomes)
+    for (rule_id, status), n in sorted(by_rule.items()):
+        with single_metric(name=status, unit=MetricUnit.Count, value=n, namespace=metrics.namespace) as metric:
+            metric.add_dimension(name=RULE_DIMENSION, value=rule_id)
 
 
 def emit_sweep_started(metrics: Metrics, plan: SweepPlan) -> None:
