@@ -1071,3 +1071,18 @@ def test_same_policy_with_unreadable_documents() -> None:
     assert policy.same_policy("{broken", "{broken")
     assert not policy.same_policy("{broken", "{broken ")
     assert not policy.same_policy("{broken", None)
+
+
+def test_deny_with_both_resource_and_not_resource_does_not_count_as_covering() -> None:
+    """Found by Hypothesis: such a Deny is invalid in IAM; counting it let an outsider through."""
+    doc = {
+        "Statement": [
+            {"Effect": "Allow", "Principal": "*", "Action": "*", "Resource": "*"},
+            {"Effect": "Deny", "Principal": "*", "Action": "*", "Resource": "*",
+             "NotResource": "arn:aws:s3:::bucket/*",
+             "Condition": {"StringNotEquals": {"aws:PrincipalOrgID": "o-abcdefghij"}}},
+        ]
+    }
+    assert not policy.analyse(doc, ["o-abcdefghij"]).compliant
+    fixed = policy.confine(doc, ["o-abcdefghij"])
+    assert fixed.changed and policy.analyse(fixed.document, ["o-abcdefghij"]).compliant

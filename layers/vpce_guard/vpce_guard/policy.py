@@ -438,7 +438,13 @@ def _not_resource_within_exempt(deny: dict, exempt: frozenset[str]) -> bool:
 
 
 def _deny_covers(deny: dict, allow: dict, orgs: frozenset[str], exempt: frozenset[str] = frozenset()) -> bool:
-    """Does this Deny take away from every outsider whatever the Allow grants them (exempt resources aside)?"""
+    """Does this Deny take away from every outsider whatever the Allow grants them (exempt resources aside)?
+
+    A statement carrying both an element and its Not- form (e.g. Resource and NotResource) is invalid in
+    IAM and how it would be read is not documented, so such a Deny never counts as covering anything.
+    """
+    if any(element in deny and f"Not{element}" in deny for element in ("Action", "Resource", "Principal")):
+        return False
     if "NotPrincipal" in deny or not _grants_to_everyone(deny.get("Principal")):
         return False
     if "NotAction" in deny:
