@@ -9,7 +9,9 @@ Conventions (each stated in the README's Performance section):
   nothing per event; the cold start pays one DescribeOrganization (measured separately);
 - a listing costs `devkit.paging.pages()` calls: the page size AWS uses (DescribeRouteTables 100,
   DescribeVpcEndpoints/DescribeVpcs 1000); an empty answer is still one call;
-- VPC DNS attributes have no batch API: two DescribeVpcAttribute per VPC that holds an endpoint in scope;
+- VPC DNS attributes have no batch API: one DescribeVpcAttribute per VPC that holds an endpoint in scope (DNS
+  support, which gateway endpoints need), and one more where an interface endpoint is (DNS hostnames, for
+  private DNS);
 - one ModifyVpcEndpoint can carry a new policy and added route tables, so an endpoint needs at most one write;
   after writing, one batched DescribeVpcEndpoints reads the result back (the ledger says `remediated` only for
   what AWS shows);
@@ -103,7 +105,9 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
         if "vpcs" in reads:
             b.add("ec2:DescribeVpcs", 1, "the VPC")
         if "vpc_dns" in reads:
-            b.add("ec2:DescribeVpcAttribute", 2, "enableDnsSupport, enableDnsHostnames")
+            interface = bool(set(truth.in_scope) - set(truth.gateway_in_scope))
+            b.add("ec2:DescribeVpcAttribute", 1 + interface,
+                  "enableDnsSupport" + (", enableDnsHostnames (an interface endpoint)" if interface else ""))
     if truth.to_fix:
         b.add("dynamodb:Query", len(truth.to_fix), "recent fixes of each endpoint to fix (flap protection)")
         b.add("ec2:ModifyVpcEndpoint", len(truth.to_fix), "one write per endpoint to fix")
@@ -114,7 +118,7 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
 
 
 def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpoints: int, ledger_items: int,
-                reads: frozenset[str], to_fix: int = 0) -> Bound:
+                reads: frozenset[str], to_fix: int = 0, vpcs_with_interface_endpoints: int | None = None) -> Bound:
     """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint."""
     b = Bound()
     b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
@@ -123,7 +127,9 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
     if "vpcs" in reads:
         b.add("ec2:DescribeVpcs", pages("ec2", "DescribeVpcs", vpcs), "all VPCs")
     if "vpc_dns" in reads:
-        b.add("ec2:DescribeVpcAttribute", 2 * vpcs_with_endpoints, "2 per VPC holding endpoints (no batch API)")
+        with_interface = vpcs_with_endpoints if vpcs_with_interface_endpoints is None else vpcs_with_interface_endpoints
+        b.add("ec2:DescribeVpcAttribute", vpcs_with_endpoints + with_interface,
+              "DNS support per VPC holding endpoints, hostnames per VPC holding interface endpoints (no batch API)")
     if to_fix:
         b.add("dynamodb:Query", to_fix, "recent fixes of each endpoint to fix (flap protection)")
         b.add("ec2:ModifyVpcEndpoint", to_fix, "one write per endpoint to fix")

@@ -228,6 +228,33 @@ def test_snapshot_reads_only_the_parts_rules_declare(ec2: Any, org_id: str) -> N
     assert {v.dns_support for k, v in snap.vpcs.items() if k not in {w.ids["vpc"] for w in worlds}} == {None}
 
 
+def test_dns_attributes_are_read_only_where_a_rule_can_use_them(ec2: Any, org_id: str) -> None:
+    from vpce_guard import inventory
+    from vpce_guard.aws import SessionFactory
+
+    gateway_only = seed_vpc(ec2, REGION, cidr="10.1.0.0/16", with_ssm=False, s3_policy=confined_policy(org_id))
+    with_interface = seed_vpc(ec2, REGION, cidr="10.2.0.0/16", s3_policy=confined_policy(org_id))
+    bare = ec2.create_vpc(CidrBlock="10.3.0.0/16")["Vpc"]["VpcId"]  # no endpoint: nothing to check
+    ctx = SessionFactory().context(ACCOUNT, REGION)
+    everything = Targets(account=ACCOUNT, region=REGION, everything=True)
+    asked: list[dict[str, Any]] = []
+    ctx.client("ec2").meta.events.register("provide-client-params.ec2.DescribeVpcAttribute",
+                                 lambda params, **_: asked.append(dict(params)))
+
+    snap = inventory.take_snapshot(ctx, everything, reads=frozenset({"vpcs", "vpc_dns"}))
+    by_vpc: dict[str, set[str]] = {}
+    for p in asked:
+        by_vpc.setdefault(p["VpcId"], set()).add(p["Attribute"])
+    # Gateway endpoints need DNS support only; private DNS of interface endpoints needs both.
+    assert by_vpc == {gateway_only.ids["vpc"]: {"enableDnsSupport"},
+                      with_interface.ids["vpc"]: {"enableDnsSupport", "enableDnsHostnames"}}
+    assert snap.vpcs[gateway_only.ids["vpc"]].dns_support is True
+    assert snap.vpcs[gateway_only.ids["vpc"]].dns_hostnames is None  # not read, so unknown, never False
+    assert snap.vpcs[with_interface.ids["vpc"]].dns_hostnames is False  # as seeded
+    assert snap.vpcs[bare].dns_support is None
+
+
+
 def test_a_rule_that_declares_no_reads_gets_every_snapshot_part() -> None:
     from vpce_guard.rules import SNAPSHOT_PARTS, Rule, all_rules, reads_of, register
 

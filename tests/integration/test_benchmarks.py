@@ -17,6 +17,9 @@ def test_sweep_lower_bound_counts_pages_per_vpc_attributes_and_ledger_batches() 
     assert b.calls["ec2:DescribeRouteTables"] == 11  # pages of 100
     assert b.calls["ec2:DescribeVpcs"] == 1
     assert b.calls["ec2:DescribeVpcAttribute"] == 200
+    gateway_only = sweep_bound(endpoints=100, route_tables=101, vpcs=101, vpcs_with_endpoints=100, ledger_items=0,
+                               reads=ALL_READS, vpcs_with_interface_endpoints=0)
+    assert gateway_only.calls["ec2:DescribeVpcAttribute"] == 100  # DNS support only: no private DNS to resolve
     assert b.calls["ec2:ModifyVpcEndpoint"] == 100
     assert b.calls["dynamodb:BatchWriteItem"] == 96 + 8  # the ledger, and the fixes written ahead (2 items each)
     assert ledger_calls(0) == 0 and ledger_calls(25) == 1 and ledger_calls(26) == 2
@@ -29,7 +32,10 @@ def test_event_lower_bound_for_a_compliant_gateway_endpoint() -> None:
         "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1, "dynamodb:BatchWriteItem": 1,
         "dynamodb:PutItem": 1}  # the idempotency claim on the event id
     with_dns = event_bound(truth, 4, frozenset({"route_tables", "vpc_dns"}))
-    assert with_dns.calls["ec2:DescribeVpcAttribute"] == 2
+    assert with_dns.calls["ec2:DescribeVpcAttribute"] == 1  # DNS support; hostnames only for interface endpoints
+    interface = EventTruth(names_endpoints=False, names_vpc=True, vpc_locatable=True, in_scope=("vpce-1", "vpce-2"),
+                           gateway_in_scope=("vpce-1",), to_fix=(), vpc_scope=True)
+    assert event_bound(interface, 4, frozenset({"vpc_dns"})).calls["ec2:DescribeVpcAttribute"] == 2
 
 
 def test_event_benchmark_runs_and_stays_within_its_target() -> None:

@@ -34,6 +34,12 @@ _POLICY_SUPPORT_CACHE: dict[tuple[str, str], bool] = {}
 #: AWS-managed prefix lists per region (id → name); they do not change during a cold start.
 _PREFIX_LIST_CACHE: dict[str, dict[str, str]] = {}
 
+#: DescribeVpcAttribute calls in flight at once (there is no batch form; see Inventory.with_dns).
+ATTRIBUTE_CONCURRENCY = 8
+DNS_SUPPORT = "enableDnsSupport"
+DNS_HOSTNAMES = "enableDnsHostnames"
+_DNS_FIELDS = {DNS_SUPPORT: "dns_support", DNS_HOSTNAMES: "dns_hostnames"}
+
 #: Route keys that name where a route sends traffic (exactly one is set on a route).
 _ROUTE_TARGET_KEYS = ("GatewayId", "NatGatewayId", "TransitGatewayId", "VpcPeeringConnectionId",
                       "NetworkInterfaceId", "InstanceId", "EgressOnlyInternetGatewayId", "LocalGatewayId",
@@ -209,9 +215,8 @@ class Inventory:
         return list({rt.id: rt for rt in out}.values()), missing
 
     # -- VPCs ------------------------------------------------------------------------------------------
-    def vpcs(self, vpc_ids: Iterable[str] | None, *, with_dns: bool = True,
-             dns_for: set[str] | None = None) -> dict[str, Vpc]:
-        """VPCs by id (None: all of the region); DNS attributes of those in `dns_for` (None: of all)."""
+    def vpcs(self, vpc_ids: Iterable[str] | None) -> dict[str, Vpc]:
+        """VPCs by id (None: all of the region), without their DNS attributes (`with_dns` adds those)."""
         raw: list[dict[str, Any]] = []
         if vpc_ids is None:
             raw = list(_paginate(self.ec2, "describe_vpcs", "Vpcs"))
@@ -230,22 +235,35 @@ class Inventory:
                 a["CidrBlock"] for a in v.get("CidrBlockAssociationSet") or []
                 if a.get("CidrBlockState", {}).get("State", "associated") == "associated"
             ) or ((v["CidrBlock"],) if v.get("CidrBlock") else ())
-            dns_support = dns_hostnames = None
-            if with_dns and (dns_for is None or v["VpcId"] in dns_for):
-                # A participant of a shared VPC may not be allowed to read its owner's attributes: unknown.
-                shared = bool(v.get("OwnerId")) and v.get("OwnerId") != self.ctx.account
-                dns_support = self.vpc_attribute(v["VpcId"], "enableDnsSupport", tolerate_denied=shared)
-                dns_hostnames = self.vpc_attribute(v["VpcId"], "enableDnsHostnames", tolerate_denied=shared)
-            out[v["VpcId"]] = Vpc(
-                id=v["VpcId"], owner_id=v.get("OwnerId"), cidrs=cidrs,
-                dns_support=dns_support, dns_hostnames=dns_hostnames, tags=_tags(v.get("Tags")),
-            )
+            out[v["VpcId"]] = Vpc(id=v["VpcId"], owner_id=v.get("OwnerId"), cidrs=cidrs, tags=_tags(v.get("Tags")))
         return out
 
-    def vpc_dns(self, vpc_id: str) -> Vpc:
-        """A VPC known only by its DNS attributes (when no rule needs DescribeVpcs)."""
-        return Vpc(id=vpc_id, dns_support=self.vpc_attribute(vpc_id, "enableDnsSupport"),
-                   dns_hostnames=self.vpc_attribute(vpc_id, "enableDnsHostnames"))
+    def with_dns(self, vpcs: dict[str, Vpc], wanted: dict[str, tuple[str, ...]]) -> dict[str, Vpc]:
+        """The VPCs with the DNS attributes `wanted` (VPC id → attribute names) read; the others stay None.
+
+        AWS has no batch form (one DescribeVpcAttribute per VPC and attribute), so this is the one read of a
+        sweep that grows with the number of VPCs. The calls are independent, so they go out side by side
+        (boto3 clients are thread-safe; the client's retry mode handles throttling): a sweep waits for
+        about 1/ATTRIBUTE_CONCURRENCY of their latency instead of all of it."""
+        jobs = [(vpc_id, attribute) for vpc_id, attributes in sorted(wanted.items()) if vpc_id in vpcs
+                for attribute in attributes]
+
+        def read(job: tuple[str, str]) -> bool | None:
+            vpc = vpcs[job[0]]
+            # A participant of a shared VPC may not be allowed to read its owner's attributes: unknown.
+            shared = bool(vpc.owner_id) and vpc.owner_id != self.ctx.account
+            return self.vpc_attribute(vpc.id, job[1], tolerate_denied=shared)
+
+        if len(jobs) > 1:
+            with ThreadPoolExecutor(max_workers=min(ATTRIBUTE_CONCURRENCY, len(jobs))) as pool:
+                values = list(pool.map(read, jobs))  # re-raises the first failure
+        else:
+            values = [read(job) for job in jobs]
+        update: dict[str, dict[str, bool | None]] = {}
+        for (vpc_id, attribute), value in zip(jobs, values, strict=True):
+            update.setdefault(vpc_id, {})[_DNS_FIELDS[attribute]] = value
+        return {vpc_id: vpc.model_copy(update=update[vpc_id]) if vpc_id in update else vpc
+                for vpc_id, vpc in vpcs.items()}
 
     def vpc_attribute(self, vpc_id: str, attribute: str, *, tolerate_denied: bool = False) -> bool | None:
         """One DNS attribute (AWS has no batch form: one call per VPC and attribute). None: not readable."""
@@ -346,8 +364,8 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
     """Read what the rules need for these targets: endpoints in focus, their VPCs and route tables.
 
     `reads` names the parts the active rules need (`rules.reads_of`); parts nobody needs are not read, since
-    each costs calls (VPC DNS attributes cost two per VPC: there is no batch API for them). DNS attributes are
-    read only for VPCs that hold a live endpoint: a VPC without one has nothing for an endpoint rule to check.
+    each costs calls (VPC DNS attributes cost a call per VPC and attribute: there is no batch API for them).
+    DNS attributes are read only where a rule can use them (see `_read_vpcs`).
     """
     parts = ALL_PARTS if reads is None else reads
     inv = Inventory(ctx)
@@ -448,14 +466,26 @@ def _complete(inv: Inventory, snap: Snapshot, parts: frozenset[str],
 
 def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[Endpoint],
                parts: frozenset[str]) -> dict[str, Vpc]:
-    """VPCs (DescribeVpcs) and/or their DNS attributes, as far as `parts` asks for them."""
-    live = {e.vpc_id for e in endpoints if e.vpc_id and e.state not in GONE_STATES}
-    dns_for = live if vpc_ids is None else live & vpc_ids
+    """VPCs (DescribeVpcs) and/or their DNS attributes, as far as `parts` asks for them.
+
+    Each attribute costs a call per VPC, so only what a rule can use is read: DNS support in every VPC holding
+    a live endpoint (gateway endpoints resolve through it), DNS hostnames only where a live interface endpoint
+    is (private DNS needs both; a required interface endpoint is only created next to an existing one, whose
+    subnets it takes). A VPC without a live endpoint has nothing for an endpoint rule to check."""
+    live = [e for e in endpoints if e.vpc_id and e.state not in GONE_STATES
+            and (vpc_ids is None or e.vpc_id in vpc_ids)]
+    support_for = {e.vpc_id for e in live if e.vpc_id}
+    both_for = {e.vpc_id for e in live if e.vpc_id and e.type == "Interface"}
     if "vpcs" in parts:
-        return inv.vpcs(vpc_ids, with_dns="vpc_dns" in parts, dns_for=dns_for)
-    if "vpc_dns" in parts:
-        return {v: inv.vpc_dns(v) for v in sorted(dns_for)}
-    return {}
+        vpcs = inv.vpcs(vpc_ids)
+        if "vpc_dns" not in parts:
+            return vpcs
+    elif "vpc_dns" in parts:
+        vpcs = {v: Vpc(id=v) for v in sorted(support_for)}
+    else:
+        return {}
+    wanted = {v: (DNS_SUPPORT, DNS_HOSTNAMES) if v in both_for else (DNS_SUPPORT,) for v in support_for}
+    return inv.with_dns(vpcs, wanted)
 
 
 def _policy_unsupported(inv: Inventory, endpoints: Iterable[Endpoint], parts: frozenset[str]) -> frozenset[str]:
