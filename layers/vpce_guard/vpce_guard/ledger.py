@@ -12,7 +12,15 @@ Key design (single table, see README "Reading the ledger"):
   gsi1pk = ACTIVITY#<status>#<day>, gsi1sk = <time>#<account>#<region>#<rule>#<resource>
   → "what was fixed (or would have been, or failed) between two times" is one Query per day on `by-status`,
   no scan. The state items' STATUS# partitions of the same index are unaffected.
+- checks        pk = CHECKS#<account>#<region>                  sk = EVAL#<time>#<part>   (TTL `expires_at`)
+  what a sweep re-checked and found as it was (see `Ledger.write_sweep`).
 Records of one run are independent, so they are written with BatchWriteItem (25 per call).
+
+Events write a history item for every evaluation: an event is a change, and who made it matters. A sweep
+re-checks everything, mostly unchanged; it writes history and state only for what changed (status or reason
+differ from the state item), was done or attempted, and lists the rest, by rule and status, in its checks
+items: every check is recorded, a resource's history stays a timeline of changes (as AWS Config keeps a
+compliance timeline), and a sweep costs writes in proportion to drift, not to the size of the estate.
 """
 
 from __future__ import annotations
@@ -36,6 +44,14 @@ BATCH_SIZE = 25
 WRITE_CONCURRENCY = 8
 #: History statuses indexed by day for time-window queries (what changed, what would have, what failed).
 ACTIVITY_STATUSES = frozenset({Status.REMEDIATED, Status.DRY_RUN, Status.FAILED})
+#: Keys per BatchGetItem (DynamoDB's limit).
+GET_BATCH_SIZE = 100
+#: Statuses a sweep always writes as history, changed or not: something was done, attempted, would have been
+#: (dry_run: the by-day activity index is built from them), or was held back (flapping).
+ALWAYS_RECORDED = ACTIVITY_STATUSES | {Status.PENDING, Status.FLAPPING}
+#: Unchanged evaluations listed per checks item: resource ids of about 25 bytes keep it far below DynamoDB's
+#: 400 KB item limit.
+CHECKS_PER_ITEM = 2000
 
 
 class LedgerRecord(BaseModel):
@@ -161,6 +177,33 @@ def intake_record(trigger: Trigger, *, account: str | None, region: str | None, 
     )
 
 
+def checks_items(unchanged: list[LedgerRecord], *, account: str, region: str, trigger: Trigger, ttl_days: int,
+                 now: datetime | None = None) -> list[dict[str, Any]]:
+    """The checks items of a sweep: its unchanged evaluations as `checked` (status → rule → resource ids),
+    CHECKS_PER_ITEM to an item; `count` says how many each holds."""
+    if not unchanged:
+        return []
+    now = now or _now()
+    moment = stamp(now)
+    out: list[dict[str, Any]] = []
+    for part, start in enumerate(range(0, len(unchanged), CHECKS_PER_ITEM)):
+        checked: dict[str, dict[str, list[str]]] = {}
+        chunk = unchanged[start:start + CHECKS_PER_ITEM]
+        for r in chunk:
+            checked.setdefault(r.status.value, {}).setdefault(r.rule_id, []).append(r.resource_id)
+        out.append(_dynamo_safe({
+            "pk": checks_pk(account, region), "sk": f"EVAL#{moment}#{part:04d}", "record_type": "checks",
+            "account": account, "region": region, "count": len(chunk), "checked": checked,
+            "trigger": trigger.model_dump(mode="json", exclude_none=True), "time": moment,
+            "expires_at": int(now.timestamp()) + ttl_days * 86400,
+        }))
+    return out
+
+
+def checks_pk(account: str, region: str) -> str:
+    return f"CHECKS#{account}#{region}"
+
+
 class Ledger:
     """Writes and reads the ledger table (a boto3 DynamoDB Table resource)."""
 
@@ -169,9 +212,10 @@ class Ledger:
         #: Items per Query page (DynamoDB's Limit); None lets DynamoDB fill 1 MB pages.
         self.page_size = page_size
 
-    def write(self, records: Iterable[LedgerRecord]) -> int:
-        """Write history items and, for evaluations, the state items; returns items written."""
-        items: dict[tuple[str, str], dict[str, Any]] = {}
+    def write(self, records: Iterable[LedgerRecord], extra_items: Iterable[dict[str, Any]] = ()) -> int:
+        """Write history items and, for evaluations, the state items (and `extra_items` as they are);
+        returns items written."""
+        items: dict[tuple[str, str], dict[str, Any]] = {(i["pk"], i["sk"]): i for i in extra_items}
         for r in records:
             items[(r.pk, r.sk)] = r.to_item()
             if r.record_type == "evaluation":
@@ -190,6 +234,57 @@ class Ledger:
             with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(batches))) as pool:
                 list(pool.map(self._write_batch, batches))
         return len(items)
+
+    def write_sweep(self, records: list[LedgerRecord], *, account: str, region: str, trigger: Trigger,
+                    ttl_days: int, now: datetime | None = None) -> int:
+        """A sweep's records: history and state for what changed, checks items for the rest (module doc).
+
+        Changed means: no state item yet, a different status or reason, or a status in ALWAYS_RECORDED. The
+        state items are read first (BatchGetItem, 100 keys per call, consistent reads); a state written by an
+        event meanwhile is at worst compared with an older one, which writes a record more, never one less.
+        Returns the items written."""
+        evaluations = [r for r in records if r.record_type == "evaluation"]
+        previous = self._states({(r.pk, f"STATE#{r.rule_id}") for r in evaluations})
+        changed_keys = {
+            (r.pk, r.rule_id) for r in evaluations
+            if r.status in ALWAYS_RECORDED
+            or (previous.get((r.pk, f"STATE#{r.rule_id}")) or {}).get("status") != r.status.value
+            or previous[(r.pk, f"STATE#{r.rule_id}")].get("reason") != r.reason
+        }
+        # Every record of a (resource, rule) that changed is written, the steps of a multi-step fix included.
+        write = [r for r in records if r.record_type != "evaluation" or (r.pk, r.rule_id) in changed_keys]
+        unchanged = [r for r in evaluations if (r.pk, r.rule_id) not in changed_keys]
+        return self.write(write, extra_items=checks_items(unchanged, account=account, region=region,
+                                                          trigger=trigger, ttl_days=ttl_days, now=now))
+
+    def _states(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """State items by (pk, sk), only the fields a sweep compares; batches go out side by side."""
+        ordered = sorted(keys)
+        batches = [ordered[i:i + GET_BATCH_SIZE] for i in range(0, len(ordered), GET_BATCH_SIZE)]
+        out: dict[tuple[str, str], dict[str, Any]] = {}
+        if not batches:
+            return out
+        if len(batches) == 1:
+            results = [self._get_batch(batches[0])]
+        else:
+            with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(batches))) as pool:
+                results = list(pool.map(self._get_batch, batches))
+        for items in results:
+            out.update({(i["pk"], i["sk"]): i for i in items})
+        return out
+
+    def _get_batch(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
+        """One BatchGetItem, and again for what DynamoDB leaves unprocessed (botocore retries throttling)."""
+        client = self.table.meta.client
+        request: dict[str, Any] = {self.table.name: {
+            "Keys": [{"pk": pk, "sk": sk} for pk, sk in keys], "ConsistentRead": True,
+            "ProjectionExpression": "pk, sk, #s, reason", "ExpressionAttributeNames": {"#s": "status"}}}
+        found: list[dict[str, Any]] = []
+        while request:
+            resp = client.batch_get_item(RequestItems=request)
+            found += resp.get("Responses", {}).get(self.table.name, [])
+            request = resp.get("UnprocessedKeys") or {}
+        return found
 
     def _write_batch(self, items: list[dict[str, Any]]) -> None:
         """One BatchWriteItem (boto3's batch writer re-sends what DynamoDB leaves unprocessed)."""
@@ -256,6 +351,15 @@ class Ledger:
             cond = Key("gsi1pk").eq(activity_pk(value, day.isoformat())) & Key("gsi1sk").between(lo, f"{hi}~")
             yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
             day += timedelta(days=1)
+
+    def checks(self, account: str, region: str, *, since: datetime | None = None) -> list[dict[str, Any]]:
+        """Checks items of an account-region (what sweeps found unchanged), newest first; one Query."""
+        from boto3.dynamodb.conditions import Key
+
+        cond = Key("pk").eq(checks_pk(account, region))
+        if since is not None:
+            cond = cond & Key("sk").between(f"EVAL#{stamp(since)}", "EVAL#~")
+        return list(self._query({"KeyConditionExpression": cond, "ScanIndexForward": False}, None))
 
     def intake(self, account: str, region: str) -> list[dict[str, Any]]:
         from boto3.dynamodb.conditions import Key

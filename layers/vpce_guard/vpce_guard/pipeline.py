@@ -229,7 +229,12 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     # The outcome of a fix overwrites its intent record (same key), so only an unrecorded outcome leaves one.
     records = [r.model_copy(update={"sk": pending[_intent_key(r)]}) if _intent_key(r) in pending else r
                for r in records]
-    result.ledger_items = _write_ledger(rt, records)
+    if trigger.source == "sweep":
+        result.ledger_items = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
+            records, account=targets.account, region=targets.region, trigger=trigger,
+            ttl_days=rt.settings.ledger_ttl_days, now=rt.clock()))
+    else:
+        result.ledger_items = _write_ledger(rt, records)
     return result
 
 
@@ -289,11 +294,12 @@ def _kind(resource_id: str) -> str:
             "rtbassoc": "route-table-association", "sg": "security-group"}.get(prefix, "resource")
 
 
-def _write_ledger(rt: Runtime, records: list[ledger.LedgerRecord]) -> int:
+def _write_ledger(rt: Runtime, records: list[ledger.LedgerRecord], write: Callable[[], int] | None = None) -> int:
     """A ledger write that fails is logged with the full records, so nothing is lost, then re-raised
-    so the platform retries the invocation (the fixes themselves are idempotent)."""
+    so the platform retries the invocation (the fixes themselves are idempotent). `write` replaces the plain
+    write of `records` (a sweep's, which writes only what changed)."""
     try:
-        return rt.ledger.write(records)
+        return write() if write is not None else rt.ledger.write(records)
     except (ClientError, BotoCoreError):
         logger.exception("ledger write failed", extra={"records": [r.to_item() for r in records]})
         raise

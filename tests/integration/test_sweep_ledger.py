@@ -1,0 +1,93 @@
+"""What a sweep writes to the ledger: history and state for what changed, checks items for what did not.
+
+A sweep re-checks the whole account-region; nearly everything is as it was. Every check is recorded, but a
+resource's history stays a timeline of changes, and the writes of a sweep grow with drift, not with the
+estate. Events keep writing a history item per evaluation (test_on_change.py).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from boto3.dynamodb.conditions import Key
+
+from devkit.api_calls import count_api_calls
+from devkit.seed import confined_policy, seed_vpc
+from vpce_guard import pipeline
+from vpce_guard.config import Mode, Settings
+from vpce_guard.ledger import Ledger
+from vpce_guard.models import Targets, Trigger
+
+from .conftest import ACCOUNT, REGION, TABLE
+
+
+def _sweep(rt: pipeline.Runtime) -> pipeline.RunResult:
+    return pipeline.run_targets(rt, Targets(account=ACCOUNT, region=REGION, everything=True), Trigger(source="sweep"))
+
+
+def _history(table: Any, resource_id: str) -> list[dict[str, Any]]:
+    return table.query(KeyConditionExpression=Key("pk").eq(f"RES#{ACCOUNT}#{REGION}#{resource_id}")
+                       & Key("sk").begins_with("EVAL#"))["Items"]
+
+
+def _evaluations(result: pipeline.RunResult) -> Counter[tuple[str, str, str]]:
+    return Counter((o.finding.rule_id, o.status.value, o.resource_id or o.finding.resource_id)
+                   for o in result.outcomes)
+
+
+def _checked(items: list[dict[str, Any]]) -> Counter[tuple[str, str, str]]:
+    return Counter((rule, status, resource) for item in items for status, rules in item["checked"].items()
+                   for rule, resources in rules.items() for resource in resources)
+
+
+def test_a_sweep_of_an_unchanged_estate_writes_one_checks_item_listing_every_evaluation(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    worlds = [seed_vpc(ec2, REGION, cidr=f"10.{i}.0.0/16", name=f"ok-{i}", s3_policy=confined_policy(org_id),
+                       associate_all=True, dns_hostnames=True) for i in (1, 2)]
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE))
+    first = _sweep(rt)
+    endpoint = worlds[0].ids["s3_endpoint"]
+    assert len(_history(ledger_table, endpoint)) == 2, "first sight of each (resource, rule): history written"
+
+    with count_api_calls() as calls:
+        second = _sweep(rt)
+    assert _evaluations(second) == _evaluations(first)
+    assert len(_history(ledger_table, endpoint)) == 2, "nothing changed: no new history"
+    [checks] = Ledger(ledger_table).checks(ACCOUNT, REGION)
+    assert _checked([checks]) == _evaluations(second), "every evaluation of the sweep is in its checks item"
+    assert checks["count"] == sum(_evaluations(second).values())
+    assert checks["trigger"]["source"] == "sweep" and checks["expires_at"] > 0
+    assert second.ledger_items == 1 == sum(calls.batch_write_items)
+    # The state items were compared with one BatchGetItem (up to 100 keys), not read one by one.
+    assert calls.count("dynamodb", "BatchGetItem") == 1 and calls.count("dynamodb", "GetItem") == 0
+
+
+def test_a_sweep_writes_history_for_what_changed_and_lists_the_rest_as_checked(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    drifting = seed_vpc(ec2, REGION, cidr="10.1.0.0/16", name="drift", s3_policy=confined_policy(org_id),
+                        associate_all=True, dns_hostnames=True)
+    steady = seed_vpc(ec2, REGION, cidr="10.2.0.0/16", name="steady", s3_policy=confined_policy(org_id),
+                      associate_all=True, dns_hostnames=True)
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE, mode=Mode.DRY_RUN))
+    _sweep(rt)
+    # A route table the S3 endpoint does not reach: its route-table rule changes, nothing else does.
+    ec2.create_route_table(VpcId=drifting.ids["vpc"])
+
+    result = _sweep(rt)
+    endpoint = drifting.ids["s3_endpoint"]
+    newest = {i["rule_id"]: i for i in sorted(_history(ledger_table, endpoint), key=lambda i: i["sk"])}
+    assert newest["gateway-endpoint-route-tables"]["status"] == "dry_run"
+    assert len(_history(ledger_table, steady.ids["s3_endpoint"])) == 2, "the steady endpoint: no new history"
+    [checks] = Ledger(ledger_table).checks(ACCOUNT, REGION)
+    checked = _checked([checks])
+    assert ("gateway-endpoint-route-tables", "dry_run", endpoint) not in checked
+    assert ("endpoint-policy-org-confined", "compliant", endpoint) in checked
+    assert sum(checked.values()) + 1 == sum(_evaluations(result).values())
+    [state] = [i for i in Ledger(ledger_table).current("dry_run") if i["resource_id"] == endpoint]
+    assert state["rule_id"] == "gateway-endpoint-route-tables"
+
+    # What would have been fixed is written every sweep, changed or not: the by-day activity index holds it.
+    before = len(_history(ledger_table, endpoint))
+    _sweep(rt)
+    assert len(_history(ledger_table, endpoint)) == before + 1
