@@ -240,6 +240,7 @@ def function_spec(logical_id: str, *, resources: Mapping[str, str], overrides: M
     # `create_tables(client, tables_for(<ledger>))`), so callers that name only the ledger keep working.
     if "LedgerTable" in resources:
         resources = {**tables_for(resources["LedgerTable"], tpl), **resources}
+    env_raw = resolve_if(env_raw, conditions(tpl, overrides, resources))
     env = {k: str(resolve(v, params, resources, list_parameters(tpl))) for k, v in env_raw.items()}
     env = {k: v for k, v in env.items() if v or k not in DECLARED_FOR_SAM_LOCAL}
     module, _, name = props.get("Handler", glob.get("Handler", "")).rpartition(".")

@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import idempotent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vpce_guard import idempotency, pipeline
+from vpce_guard import idempotency, pipeline, telemetry
 from vpce_guard.config import settings
 from vpce_guard.telemetry import emit_outcome_metrics
 
 logger = Logger()
-tracer = Tracer()
+tracer = telemetry.tracer()
 metrics = Metrics()
 
 _runtime: pipeline.Runtime | None = None

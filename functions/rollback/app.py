@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Tracer
+from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from vpce_guard import pipeline, rollback
+from vpce_guard import pipeline, rollback, telemetry
 from vpce_guard.config import settings
 
 logger = Logger()
-tracer = Tracer()
+tracer = telemetry.tracer()
 
 _runtime: pipeline.Runtime | None = None
 

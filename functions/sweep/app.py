@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vpce_guard import pipeline, sweep
+from vpce_guard import pipeline, sweep, telemetry
 from vpce_guard.config import settings
 from vpce_guard.telemetry import emit_sweep_started
 
 logger = Logger()
-tracer = Tracer()
+tracer = telemetry.tracer()
 metrics = Metrics()
 
 _runtime: pipeline.Runtime | None = None

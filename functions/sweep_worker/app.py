@@ -9,17 +9,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vpce_guard import pipeline, sweep
+from vpce_guard import pipeline, sweep, telemetry
 from vpce_guard.config import settings
 from vpce_guard.telemetry import emit_sweep_metrics
 
 logger = Logger()
-tracer = Tracer()
+tracer = telemetry.tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
