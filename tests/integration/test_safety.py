@@ -368,3 +368,15 @@ def test_an_exemption_lasts_at_most_a_year_and_must_be_in_the_future(aws_env: No
     _admin("exemptions", "expire", "--scope", "account", "--target", ACCOUNT)
     [ended] = registry.list()
     assert isinstance(ended, Exemption) and not ended.active(datetime.now(UTC))
+
+
+def test_the_idempotency_store_shares_the_process_botocore_loader_with_the_ledger(
+        ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """So the DynamoDB model the store's client parses at import is not parsed again for the ledger."""
+    from vpce_guard import idempotency, pipeline
+    from vpce_guard.config import Settings
+
+    monkeypatch.setenv("IDEMPOTENCY_TABLE", "idempotency")
+    store = idempotency.persistence_store()
+    rt = pipeline.Runtime(Settings(ledger_table=ledger_table.name))
+    assert store.client._loader is rt.ledger.table.meta.client._loader

@@ -13,7 +13,7 @@ import os
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
 
-from .aws import RETRY_CONFIG
+from .aws import RETRY_CONFIG, new_session
 from .config import ConfigError
 
 #: Longer than any redelivery: EventBridge retries up to MaximumEventAgeInSeconds (1 h here) and Lambda
@@ -29,7 +29,10 @@ def config() -> IdempotencyConfig:
 
 
 def persistence_store() -> DynamoDBPersistenceLayer:
+    """The idempotency table's store. Its client comes from a session on the process's shared botocore
+    loader (aws.new_session), so the DynamoDB model it parses at import is not parsed again for the ledger
+    on the first event."""
     table = os.environ.get("IDEMPOTENCY_TABLE", "").strip()
     if not table:
         raise ConfigError("invalid vpce-guard configuration: IDEMPOTENCY_TABLE: not set")
-    return DynamoDBPersistenceLayer(table_name=table, boto_config=RETRY_CONFIG)
+    return DynamoDBPersistenceLayer(table_name=table, boto_config=RETRY_CONFIG, boto3_session=new_session())
