@@ -7,11 +7,15 @@ policy (open), half are confined by aws:PrincipalOrgID to the organization. Trut
   `custodian run --cache-period 0` of an `aws.vpc-endpoint` policy with the `cross-account` filter and
   `whitelist_orgids: [<the organization>]` — detection only.
 - vpce-guard: one sweep unit of the account-region in dry_run mode (`python -m benchmarks.sweep_once`),
-  which evaluates every rule (endpoint policies and gateway route tables) and writes the ledger.
+  which evaluates every rule (endpoint policies, gateway route tables, VPC DNS) and writes the ledger;
+  and the same with only the rule Cloud Custodian's policy answers (endpoint policies), through the
+  per-rule mode overrides an operator would use (an SSM parameter: `{"*": "off", <policy rule>: "dry_run"}`).
 
-Both run as fresh processes (interpreter start and imports included), alternately, several times; the
-median wall time of each and their ratio are reported, with the endpoints each flagged against the truth.
-Both processes use the same call counter and AWS paging model (c7n through a sitecustomize).
+Every run is a fresh process (interpreter start and imports included). The first vpce-guard sweep meets an
+empty ledger (every evaluation is new: history and state for each); then the tools run alternately, several
+times, and the median wall time of each and their ratios are reported (repeat sweeps: the steady state,
+where a sweep writes only what changed), with the endpoints each flagged against the truth. Both processes
+use the same call counter and AWS paging model (c7n through a sitecustomize).
 """
 
 from __future__ import annotations
@@ -32,6 +36,9 @@ C7N_VENV = ROOT / "benchmarks" / ".venv-c7n"
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE = "vpce-guard-ledger-c7n"
+POLICY_RULE = "endpoint-policy-org-confined"
+#: Per-rule modes of the like-for-like run: the policy rule only, as Cloud Custodian's policy checks.
+POLICY_ONLY_PARAMETER = "/vpce-guard-bench/policy-only"
 
 POLICY = """policies:
   - name: vpce-cross-account
@@ -98,10 +105,11 @@ def run_c7n(url: str, org_id: str, workdir: Path) -> dict[str, Any]:
             "calls": json.loads(calls_file.read_text()) if calls_file.exists() else {}}
 
 
-def run_vpce_guard(url: str) -> dict[str, Any]:
+def run_vpce_guard(url: str, policy_only: bool = False) -> dict[str, Any]:
+    extra = {"MODE_OVERRIDES_PARAMETER": POLICY_ONLY_PARAMETER} if policy_only else {}
     env = _env(url, {"LEDGER_TABLE": TABLE, "MODE": "dry_run", "POWERTOOLS_LOG_LEVEL": "ERROR",
                      "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-                     "POWERTOOLS_SERVICE_NAME": "vpce-guard", "PYTHONPATH": str(ROOT)})
+                     "POWERTOOLS_SERVICE_NAME": "vpce-guard", "PYTHONPATH": str(ROOT), **extra})
     start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep_once", ACCOUNT, REGION], env=env,
                           capture_output=True, text=True, cwd=ROOT, check=False)
@@ -112,6 +120,35 @@ def run_vpce_guard(url: str) -> dict[str, Any]:
     return {"seconds": seconds, "cpu_seconds": cpu, **out}
 
 
+def run_floor(url: str) -> dict[str, Any]:
+    """Only the reads every rule needs, in a fresh process (benchmarks/floor_once.py); wall time measured here,
+    like the tools'."""
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.floor_once"], env=_env(url, {"PYTHONPATH": str(ROOT)}),
+                          capture_output=True, text=True, cwd=ROOT, check=False)
+    seconds = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError(f"floor run failed: {proc.stderr[-2000:]}")
+    return {"seconds": seconds, **{k: v for k, v in json.loads(proc.stdout.strip().splitlines()[-1]).items()
+                                   if k != "seconds"}}
+
+
+def _summary(runs: list[dict[str, Any]], truth: set[str], every: set[str]) -> dict[str, Any]:
+    last = runs[-1]
+    dns = [r["spans"]["DescribeVpcAttribute"] for r in runs if "DescribeVpcAttribute" in r.get("spans", {})]
+    return {
+        "seconds_median": round(statistics.median(r["seconds"] for r in runs), 3),
+        "seconds": [round(r["seconds"], 3) for r in runs],
+        "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in runs), 3),
+        "run_seconds": last["run_seconds"], "import_seconds": last["import_seconds"],
+        "detection_seconds_median": round(statistics.median(r["detection_seconds"] for r in runs), 3),
+        # Wall time from the first DescribeVpcAttribute to the last (no batch API: one call per VPC and attribute).
+        "dns_seconds_median": round(statistics.median(b - a for a, b in dns), 3) if dns else None,
+        "calls": last["calls"], "rules": last["rules"], "seconds_by_operation": last["seconds_by_operation"],
+        "evaluations": last["evaluations"], **_score(last["flagged"], truth, every),
+    }
+
+
 def _score(flagged: list[str], truth: set[str], every: set[str]) -> dict[str, int]:
     got = set(flagged) & every
     return {"flagged": len(got), "true_positives": len(got & truth), "false_positives": len(got - truth),
@@ -119,6 +156,8 @@ def _score(flagged: list[str], truth: set[str], every: set[str]) -> dict[str, in
 
 
 def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
+    import boto3
+
     from devkit.moto_server import moto_server
 
     from .harness import environment
@@ -128,28 +167,35 @@ def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
     with moto_server() as url, environment({"AWS_ENDPOINT_URL": url}), tempfile.TemporaryDirectory() as tmp:
         os.environ["AWS_ENDPOINT_URL"] = url
         org_id, truth, every = seed(n_vpcs)
-        c7n_runs, guard_runs = [], []
+        boto3.client("ssm", region_name=REGION).put_parameter(
+            Name=POLICY_ONLY_PARAMETER, Type="String", Value=json.dumps({"*": "off", POLICY_RULE: "dry_run"}))
+        first = run_vpce_guard(url)  # an empty ledger: every evaluation is new
+        c7n_runs, guard_runs, policy_runs, floor_runs = [], [], [], []
         for _ in range(repeats):
             c7n_runs.append(run_c7n(url, org_id, Path(tmp)))
             guard_runs.append(run_vpce_guard(url))
+            policy_runs.append(run_vpce_guard(url, policy_only=True))
+            floor_runs.append(run_floor(url))
     c7n_s = statistics.median(r["seconds"] for r in c7n_runs)
-    guard_s = statistics.median(r["seconds"] for r in guard_runs)
-    last_c7n, last_guard = c7n_runs[-1], guard_runs[-1]
+    last_c7n = c7n_runs[-1]
+    guard, policy = _summary(guard_runs, truth, every), _summary(policy_runs, truth, every)
+    first_summary = _summary([first], truth, every)
     return {
         "vpcs": n_vpcs, "endpoints": len(every), "open": len(truth), "repeats": repeats,
         "c7n": {"version": "0.9.53", "seconds_median": round(c7n_s, 3),
                 "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in c7n_runs), 3),
                 "seconds": [round(r["seconds"], 3) for r in c7n_runs], "calls": last_c7n["calls"],
                 **_score(last_c7n["flagged"], truth, every)},
-        "vpce_guard": {"seconds_median": round(guard_s, 3), "seconds": [round(r["seconds"], 3) for r in guard_runs],
-                       "cpu_seconds_median": round(statistics.median(r["cpu_seconds"] for r in guard_runs), 3),
-                       "run_seconds": last_guard["run_seconds"], "import_seconds": last_guard["import_seconds"],
-                       "detection_seconds_median": round(statistics.median(
-                           r["detection_seconds"] for r in guard_runs), 3),
-                       "calls": last_guard["calls"], "rules": last_guard["rules"],
-                       "seconds_by_operation": last_guard["seconds_by_operation"],
-                       "evaluations": last_guard["evaluations"], **_score(last_guard["flagged"], truth, every)},
-        "ratio_vpce_guard_to_c7n": round(guard_s / c7n_s, 3) if c7n_s else None,
+        "vpce_guard": guard,
+        "vpce_guard_policy_only": policy,
+        "vpce_guard_first_sweep": first_summary,
+        # Reads only (what every rule needs), nothing evaluated or recorded: no tool sweeps all rules faster.
+        "floor": {"seconds_median": round(statistics.median(r["seconds"] for r in floor_runs), 3),
+                  "seconds": [round(r["seconds"], 3) for r in floor_runs], "dns_reads": floor_runs[-1]["dns_reads"],
+                  "ratio_to_c7n": round(statistics.median(r["seconds"] for r in floor_runs) / c7n_s, 3)},
+        "ratio_vpce_guard_to_c7n": round(guard["seconds_median"] / c7n_s, 3) if c7n_s else None,
+        "ratio_policy_only_to_c7n": round(policy["seconds_median"] / c7n_s, 3) if c7n_s else None,
+        "ratio_first_sweep_to_c7n": round(first_summary["seconds_median"] / c7n_s, 3) if c7n_s else None,
     }
 
 

@@ -15,7 +15,8 @@ Conventions (each stated in the README's Performance section):
 - one ModifyVpcEndpoint can carry a new policy and added route tables, so an endpoint needs at most one write;
   after writing, one batched DescribeVpcEndpoints reads the result back (the ledger says `remediated` only for
   what AWS shows);
-- the ledger takes 25 items per BatchWriteItem; before fixing, a `pending` record of each fix is written
+- the ledger takes 25 items per BatchWriteItem; a sweep writes only what changed, so it first reads the current
+  state of what it evaluated, 100 keys per BatchGetItem; before fixing, a `pending` record of each fix is written
   ahead (so a fix whose outcome cannot be recorded is never lost: pipeline._record_intents);
 - safety (README "Operations"): an event handler that must do nothing on a redelivered event needs one
   conditional write per event to claim its id (Powertools Idempotency also stores the result: one more);
@@ -118,9 +119,14 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
 
 
 def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpoints: int, ledger_items: int,
-                reads: frozenset[str], to_fix: int = 0, vpcs_with_interface_endpoints: int | None = None) -> Bound:
-    """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint."""
+                reads: frozenset[str], to_fix: int = 0, vpcs_with_interface_endpoints: int | None = None,
+                state_keys: int = 0) -> Bound:
+    """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint; and, for a
+    ledger that records changes (`state_keys` (resource, rule) pairs evaluated), their current state read in
+    batches of 100."""
     b = Bound()
+    b.add("dynamodb:BatchGetItem", math.ceil(state_keys / 100),
+          "current state of each (resource, rule) evaluated, to write only what changed")
     b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
     if "route_tables" in reads:
         b.add("ec2:DescribeRouteTables", pages("ec2", "DescribeRouteTables", route_tables), "all route tables")

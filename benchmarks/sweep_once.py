@@ -17,16 +17,31 @@ from devkit.api_calls import count_api_calls
 from devkit.paging import aws_paging
 
 PROCESS_START = time.perf_counter()
-_first_ledger_write: list[float] = []
+_first_ledger_call: list[float] = []
+#: Operation → [first start, last end], seconds since process start (calls may overlap).
+_spans: dict[str, list[float]] = {}
 
 
-def _mark_ledger_write(**_: Any) -> None:
-    """Detection is over when the first ledger write starts: everything was read and evaluated by then."""
-    if not _first_ledger_write:
-        _first_ledger_write.append(time.perf_counter())
+def _mark_ledger_call(**_: Any) -> None:
+    """Detection is over when the ledger is first touched (the state items a sweep compares, then its
+    writes): everything was read and evaluated by then."""
+    if not _first_ledger_call:
+        _first_ledger_call.append(time.perf_counter())
 
 
-handlers.BUILTIN_HANDLERS.append(("provide-client-params.dynamodb.BatchWriteItem", _mark_ledger_write))
+def _span_start(model: Any = None, **_: Any) -> None:
+    now = time.perf_counter() - PROCESS_START
+    _spans.setdefault(model.name, [now, now])
+
+
+def _span_end(model: Any = None, **_: Any) -> None:
+    _spans[model.name][1] = time.perf_counter() - PROCESS_START
+
+
+for _op in ("BatchGetItem", "BatchWriteItem"):
+    handlers.BUILTIN_HANDLERS.append((f"provide-client-params.dynamodb.{_op}", _mark_ledger_call))
+handlers.BUILTIN_HANDLERS.append(("before-call", _span_start))
+handlers.BUILTIN_HANDLERS.append(("after-call", _span_end))
 
 
 def main(account: str, region: str) -> int:
@@ -49,8 +64,9 @@ def main(account: str, region: str) -> int:
         "seconds_by_operation": {f"{s}:{o}": round(v, 3) for (s, o), v in sorted(calls.seconds.items())},
         "evaluations": len(result.outcomes), "rules": sorted({o.finding.rule_id for o in result.outcomes}),
         "import_seconds": round(imported - start, 3), "run_seconds": round(done - imported, 3),
-        # From interpreter start to the first ledger write: reads and every rule evaluated (detection).
-        "detection_seconds": round((_first_ledger_write or [done])[0] - PROCESS_START, 3),
+        # From interpreter start to the first ledger call: reads and every rule evaluated (detection).
+        "detection_seconds": round((_first_ledger_call or [done])[0] - PROCESS_START, 3),
+        "spans": {op: [round(a, 3), round(b, 3)] for op, (a, b) in sorted(_spans.items())},
     }))
     return 0
 

@@ -5,6 +5,7 @@
       findings      [--status open|all|STATUS,...] [--account A] [--resource-region R] [--rule RULE] [--summary]
       history       RESOURCE_ID [--account A] [--resource-region R] [--limit N]
       remediations  [--since 24h|7d|2025-03-01[T..]] [--until now|...] [--status remediated|dry_run|failed]
+      checks        [--account A] [--resource-region R] [--resource RESOURCE_ID] [--limit N]
 
 Every read is a Query (the by-status index for findings and time windows, the resource's partition for its
 history), never a Scan: the cost grows with what is printed, not with the size of the table. Reads that span
@@ -41,6 +42,7 @@ FINDING_COLUMNS = ["account", "region", "rule_id", "status", "resource_id", "vpc
 SUMMARY_COLUMNS = ["account", "region", "rule_id", "status", "count"]
 HISTORY_COLUMNS = ["time", "rule_id", "status", "trigger", "actor", "reason", "change"]
 ACTIVITY_COLUMNS = ["time", "account", "region", "rule_id", "resource_id", "status", "trigger", "actor", "reason"]
+CHECKS_COLUMNS = ["time", "checked", "statuses", "resource"]
 #: Table cells longer than this are cut (JSON and CSV keep everything).
 CELL_WIDTH = 72
 
@@ -169,6 +171,26 @@ def activity(ledger: Ledger, status: Status, since: datetime, until: datetime,
     return rows
 
 
+def checks(ledger: Ledger, account: str, region: str, *, resource_id: str | None = None,
+           limit: int = 10) -> list[dict[str, Any]]:
+    """What sweeps of an account-region re-checked and found unchanged, newest first (their history has only
+    changes); with `resource_id`, only the checks that list it, and its rules and statuses there."""
+    rows = []
+    for item in ledger.checks(account, region):
+        listed = item.get("checked") or {}
+        found = [f"{rule} {status}" for status, rules in listed.items() for rule, ids in rules.items()
+                 if resource_id in ids] if resource_id else []
+        if resource_id and not found:
+            continue
+        counts = Counter({status: sum(len(ids) for ids in rules.values()) for status, rules in listed.items()})
+        rows.append({"time": item.get("time"), "checked": item.get("count"),
+                     "statuses": ", ".join(f"{s} {n}" for s, n in counts.most_common()),
+                     "resource": "; ".join(found), "sk": item.get("sk")})
+        if len(rows) >= limit:
+            break
+    return rows
+
+
 # ---------------------------------------------------------------- output ----
 
 def _cell(value: Any) -> str:
@@ -211,7 +233,8 @@ def _json(value: Any) -> str:
 def render(kind: str, rows: Sequence[dict[str, Any]], fmt: str, *, summary: Sequence[dict[str, Any]] | None = None,
            summary_only: bool = False) -> str:
     """One report in one format. Findings come as a per-account/region/rule/status count and the rows."""
-    columns = {"findings": FINDING_COLUMNS, "history": HISTORY_COLUMNS, "activity": ACTIVITY_COLUMNS}[kind]
+    columns = {"findings": FINDING_COLUMNS, "history": HISTORY_COLUMNS, "activity": ACTIVITY_COLUMNS,
+               "checks": CHECKS_COLUMNS}[kind]
     if fmt == "json":
         if kind == "findings":
             return _json({"summary": summary or [], **({} if summary_only else {"findings": list(rows)})})
@@ -260,7 +283,7 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--resource-region", help="only resources in this region")
     f.add_argument("--rule")
     f.add_argument("--summary", action="store_true", help="counts only")
-    h = sub.add_parser("history", help="every evaluation of one resource, newest first")
+    h = sub.add_parser("history", help="every event evaluation and every change of one resource, newest first")
     h.add_argument("resource_id")
     h.add_argument("--account", help="the resource's account (default: the caller's)")
     h.add_argument("--resource-region", help="the resource's region (default: --region)")
@@ -269,6 +292,11 @@ def build_parser() -> argparse.ArgumentParser:
     r.add_argument("--since", default="24h")
     r.add_argument("--until", default="now")
     r.add_argument("--status", default="remediated", choices=sorted(s.value for s in ACTIVITY_STATUSES))
+    c = sub.add_parser("checks", help="what sweeps re-checked and found unchanged (not in history), newest first")
+    c.add_argument("--account", help="the account swept (default: the caller's)")
+    c.add_argument("--resource-region", help="the region swept (default: --region)")
+    c.add_argument("--resource", help="only checks that list this resource id")
+    c.add_argument("--limit", type=int, default=10)
     return p
 
 
@@ -291,13 +319,17 @@ def main(argv: list[str] | None = None, *, now: datetime | None = None) -> int:
             rows = findings(ledger, statuses_from(args.status), account=args.account, region=args.resource_region,
                             rule=args.rule)
             print(render("findings", rows, args.format, summary=summarise(rows), summary_only=args.summary))
-        elif command == "history":
+        elif command in ("history", "checks"):
             account = args.account or session.client("sts", endpoint_url=args.endpoint_url).get_caller_identity()[
                 "Account"]
             region = args.resource_region or session.region_name
             if not region:
-                raise ReportError("history needs the resource's region: --resource-region or --region")
-            print(render("history", history(ledger, account, region, args.resource_id, limit=args.limit), args.format))
+                raise ReportError(f"{command} needs the resource's region: --resource-region or --region")
+            if command == "history":
+                rows = history(ledger, account, region, args.resource_id, limit=args.limit)
+            else:
+                rows = checks(ledger, account, region, resource_id=args.resource, limit=args.limit)
+            print(render(command, rows, args.format))
         else:
             moment = now or datetime.now(UTC)
             since, until = parse_time(args.since, now=moment), parse_time(args.until, now=moment)

@@ -169,3 +169,25 @@ def test_time_arguments() -> None:
         report.parse_time("soon", now=now)
     with pytest.raises(report.ReportError):
         report.statuses_from("open,bogus")
+
+
+def test_checks_show_what_sweeps_found_unchanged_and_when_a_resource_was_last_checked(
+        ec2: Any, org_id: str, no_scans: Ledger, capsys: pytest.CaptureFixture[str]) -> None:
+    from devkit.seed import confined_policy, seed_vpc
+    from vpce_guard import pipeline
+    from vpce_guard.config import Settings
+    from vpce_guard.models import Targets
+
+    world = seed_vpc(ec2, REGION, s3_policy=confined_policy(org_id), associate_all=True, dns_hostnames=True)
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE))
+    for _ in range(2):  # the first sweep writes history (all new); the second finds everything unchanged
+        pipeline.run_targets(rt, Targets(account=ACCOUNT, region=REGION, everything=True), Trigger(source="sweep"))
+    endpoint = world.ids["s3_endpoint"]
+    [row] = report.checks(no_scans, ACCOUNT, REGION, resource_id=endpoint)
+    assert row["resource"] == "endpoint-policy-org-confined compliant; gateway-endpoint-route-tables compliant"
+    assert row["statuses"].startswith("compliant ") and row["checked"] > 2
+    assert report.checks(no_scans, ACCOUNT, REGION, resource_id="vpce-00000000000000000") == []
+
+    common = ["--table", TABLE, "--region", REGION, "--format", "json"]
+    assert report.main([*common, "checks", "--account", ACCOUNT, "--resource", endpoint]) == 0
+    assert [r["time"] for r in json.loads(capsys.readouterr().out)] == [row["time"]]

@@ -88,6 +88,11 @@ def test_a_sweep_writes_history_for_what_changed_and_lists_the_rest_as_checked(
     assert state["rule_id"] == "gateway-endpoint-route-tables"
 
     # What would have been fixed is written every sweep, changed or not: the by-day activity index holds it.
+    # Its state item stays as it was: the state changed when the route table appeared, not since.
     before = len(_history(ledger_table, endpoint))
-    _sweep(rt)
+    with count_api_calls() as calls:
+        _sweep(rt)
     assert len(_history(ledger_table, endpoint)) == before + 1
+    [same] = [i for i in Ledger(ledger_table).current("dry_run") if i["resource_id"] == endpoint]
+    assert same == state
+    assert sum(calls.batch_write_items) == 2  # the dry_run history item and one checks item

@@ -212,13 +212,14 @@ class Ledger:
         #: Items per Query page (DynamoDB's Limit); None lets DynamoDB fill 1 MB pages.
         self.page_size = page_size
 
-    def write(self, records: Iterable[LedgerRecord], extra_items: Iterable[dict[str, Any]] = ()) -> int:
-        """Write history items and, for evaluations, the state items (and `extra_items` as they are);
-        returns items written."""
+    def write(self, records: Iterable[LedgerRecord], extra_items: Iterable[dict[str, Any]] = (),
+              with_state: Callable[[LedgerRecord], bool] | None = None) -> int:
+        """Write history items and, for evaluations, the state items (those `with_state` picks; default all),
+        and `extra_items` as they are; returns items written."""
         items: dict[tuple[str, str], dict[str, Any]] = {(i["pk"], i["sk"]): i for i in extra_items}
         for r in records:
             items[(r.pk, r.sk)] = r.to_item()
-            if r.record_type == "evaluation":
+            if r.record_type == "evaluation" and (with_state is None or with_state(r)):
                 # A later record of the same (resource, rule) in this batch supersedes an earlier one.
                 state = r.state_item()
                 items[(state["pk"], state["sk"])] = state
@@ -239,23 +240,27 @@ class Ledger:
                     ttl_days: int, now: datetime | None = None) -> int:
         """A sweep's records: history and state for what changed, checks items for the rest (module doc).
 
-        Changed means: no state item yet, a different status or reason, or a status in ALWAYS_RECORDED. The
-        state items are read first (BatchGetItem, 100 keys per call, consistent reads); a state written by an
+        Changed means: no state item yet, or a different status or reason; an evaluation whose status is in
+        ALWAYS_RECORDED gets a history item even when unchanged (its state item stays). The state items are read
+        first (BatchGetItem, 100 keys per call, consistent reads); a state written by an
         event meanwhile is at worst compared with an older one, which writes a record more, never one less.
         Returns the items written."""
         evaluations = [r for r in records if r.record_type == "evaluation"]
         previous = self._states({(r.pk, f"STATE#{r.rule_id}") for r in evaluations})
-        changed_keys = {
-            (r.pk, r.rule_id) for r in evaluations
-            if r.status in ALWAYS_RECORDED
-            or (previous.get((r.pk, f"STATE#{r.rule_id}")) or {}).get("status") != r.status.value
-            or previous[(r.pk, f"STATE#{r.rule_id}")].get("reason") != r.reason
-        }
-        # Every record of a (resource, rule) that changed is written, the steps of a multi-step fix included.
-        write = [r for r in records if r.record_type != "evaluation" or (r.pk, r.rule_id) in changed_keys]
-        unchanged = [r for r in evaluations if (r.pk, r.rule_id) not in changed_keys]
+
+        def changed(r: LedgerRecord) -> bool:
+            before = previous.get((r.pk, f"STATE#{r.rule_id}"))
+            return before is None or before.get("status") != r.status.value or before.get("reason") != r.reason
+
+        changed_keys = {(r.pk, r.rule_id) for r in evaluations if changed(r)}
+        recorded_keys = changed_keys | {(r.pk, r.rule_id) for r in evaluations if r.status in ALWAYS_RECORDED}
+        # Every record of a (resource, rule) that is written goes, the steps of a multi-step fix included; its
+        # state item only if the state changed (an unchanged dry_run gets a history item, its state stays).
+        write = [r for r in records if r.record_type != "evaluation" or (r.pk, r.rule_id) in recorded_keys]
+        unchanged = [r for r in evaluations if (r.pk, r.rule_id) not in recorded_keys]
         return self.write(write, extra_items=checks_items(unchanged, account=account, region=region,
-                                                          trigger=trigger, ttl_days=ttl_days, now=now))
+                                                          trigger=trigger, ttl_days=ttl_days, now=now),
+                          with_state=lambda r: (r.pk, r.rule_id) in changed_keys)
 
     def _states(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """State items by (pk, sk), only the fields a sweep compares; batches go out side by side."""
@@ -352,14 +357,15 @@ class Ledger:
             yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
             day += timedelta(days=1)
 
-    def checks(self, account: str, region: str, *, since: datetime | None = None) -> list[dict[str, Any]]:
-        """Checks items of an account-region (what sweeps found unchanged), newest first; one Query."""
+    def checks(self, account: str, region: str, *, since: datetime | None = None) -> Iterator[dict[str, Any]]:
+        """Checks items of an account-region (what sweeps found unchanged), newest first: one Query, read
+        page by page as far as the caller iterates."""
         from boto3.dynamodb.conditions import Key
 
         cond = Key("pk").eq(checks_pk(account, region))
         if since is not None:
             cond = cond & Key("sk").between(f"EVAL#{stamp(since)}", "EVAL#~")
-        return list(self._query({"KeyConditionExpression": cond, "ScanIndexForward": False}, None))
+        yield from self._query({"KeyConditionExpression": cond, "ScanIndexForward": False}, None)
 
     def intake(self, account: str, region: str) -> list[dict[str, Any]]:
         from boto3.dynamodb.conditions import Key
