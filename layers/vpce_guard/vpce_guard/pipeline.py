@@ -13,6 +13,7 @@ from typing import Any
 
 import boto3
 from aws_lambda_powertools import Logger
+from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety
@@ -98,14 +99,10 @@ class Runtime:
         """The template's default mode, overridden per rule by the SSM parameter (cached; see modes.py)."""
         if self._modes is None:
             base: boto3.Session = self.factory._base
-
-            def provider() -> Any:  # Parameters is imported only when overrides are configured
-                from aws_lambda_powertools.utilities.parameters import SSMProvider
-
-                return SSMProvider(boto3_client=base.client("ssm", config=aws.RETRY_CONFIG))
-
-            self._modes = modes.ModeResolver(self.settings.mode, self.settings.mode_overrides_parameter, provider,
-                                             max_age=self.settings.mode_overrides_max_age)
+            self._modes = modes.ModeResolver(
+                self.settings.mode, self.settings.mode_overrides_parameter,
+                lambda: SSMProvider(boto3_client=base.client("ssm", config=aws.RETRY_CONFIG)),
+                max_age=self.settings.mode_overrides_max_age)
         return self._modes.mode_for(rule_id)
 
     @property
