@@ -131,6 +131,30 @@ def test_violating_endpoint_is_fixed_with_one_write_per_change_and_one_read_back
     assert calls.count("ec2", "DescribeRouteTables") == 1, msg
 
 
+def test_a_deleted_endpoint_in_a_vpc_without_profiles_costs_its_own_read_and_the_vpcs_tags(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    world = seed_vpc(ec2, REGION)  # violating endpoints next to it: not this event's business
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[world.ids["ssm_endpoint"]])
+    rt = _runtime()
+    with count_api_calls() as calls:
+        result = pipeline.run_targets(
+            rt, Targets(account=ACCOUNT, region=REGION, endpoint_ids=(world.ids["ssm_endpoint"],)),
+            Trigger(source="manual"))
+    # The endpoint (gone), then its VPC's tags: no profile requires endpoints there, so nothing else to judge.
+    assert calls.reads("ec2") == {"DescribeVpcEndpoints": 1, "DescribeVpcs": 1}, _fmt(calls)
+    assert not calls.writes("ec2"), _fmt(calls)
+    assert {o.finding.resource_id for o in result.outcomes} == {world.ids["ssm_endpoint"]}
+
+    # With a profile, what the VPC now lacks matters: all its endpoints are judged (and the open ones fixed);
+    # its tags are read once for both purposes.
+    with count_api_calls() as calls:
+        pipeline.run_targets(
+            _runtime(default_profiles=("ssm-session-manager",)),
+            Targets(account=ACCOUNT, region=REGION, endpoint_ids=(world.ids["ssm_endpoint"],)),
+            Trigger(source="manual"))
+    assert calls.count("ec2", "DescribeVpcs") == 1 and calls.count("ec2", "DescribeRouteTables") == 1, _fmt(calls)
+
+
 # ------------------------------------------------------------------------------------------- sweeps
 def _sweep_calls(ec2: Any, org_id: str, n_vpcs: int) -> tuple[ApiCalls, pipeline.RunResult]:
     _compliant_vpcs(ec2, org_id, n_vpcs)

@@ -6,7 +6,7 @@ event or a sweep grows with the number of result pages, not with the number of r
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -360,12 +360,14 @@ ALL_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services", "
                        "prefix_lists", "vpc_endpoints"})
 
 
-def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | None = None) -> Snapshot:
+def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | None = None,
+                  requires_endpoints: Callable[[Vpc], bool] | None = None) -> Snapshot:
     """Read what the rules need for these targets: endpoints in focus, their VPCs and route tables.
 
     `reads` names the parts the active rules need (`rules.reads_of`); parts nobody needs are not read, since
     each costs calls (VPC DNS attributes cost a call per VPC and attribute: there is no batch API for them).
-    DNS attributes are read only where a rule can use them (see `_read_vpcs`).
+    DNS attributes are read only where a rule can use them (see `_read_vpcs`). `requires_endpoints` names the
+    VPCs that require endpoints (profiles): only those are read whole after one of their endpoints is deleted.
     """
     parts = ALL_PARTS if reads is None else reads
     inv = Inventory(ctx)
@@ -390,8 +392,10 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
 
     # 1. Find the VPCs the event is about. An endpoint that is gone no longer concerns its VPC, unless a rule
     #    judges what a VPC lacks ("vpc_endpoints"): a deletion may leave it without an endpoint it requires.
+    #    `requires_endpoints` says which VPCs require any (their profiles); the others need no further look.
     vpc_ids: set[str] = set(targets.vpc_ids)
     deleted_from: set[str] = set()
+    known_vpcs: dict[str, Vpc] = {}
     if targets.endpoint_ids:
         found, gone = inv.endpoints_by_id(targets.endpoint_ids)
         endpoints.update({e.id: e for e in found})
@@ -399,6 +403,9 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
         vpc_ids |= {e.vpc_id for e in found if e.vpc_id and e.state not in GONE_STATES}
         if "vpc_endpoints" in parts:
             deleted_from = {e.vpc_id for e in found if e.vpc_id and e.state in GONE_STATES}
+            if deleted_from and requires_endpoints is not None and "vpcs" in parts:
+                known_vpcs = inv.vpcs(deleted_from)  # their tags say; read once, reused below
+                deleted_from = {v for v, vpc in known_vpcs.items() if requires_endpoints(vpc)}
             vpc_ids |= deleted_from
     named_rts: list[RouteTable] = []
     # A route table named together with its VPC (CreateRouteTable) comes with the VPC's listing below.
@@ -437,7 +444,7 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
         route_tables = {rt.id: rt for rt in rts}
         if rts_with_vpc:
             missing += [i for i in targets.route_table_ids if i not in route_tables]
-    vpcs = _read_vpcs(inv, vpc_ids, endpoints.values(), parts) if vpc_ids else {}
+    vpcs = _read_vpcs(inv, vpc_ids, endpoints.values(), parts, known_vpcs) if vpc_ids else {}
     return _complete(inv, Snapshot(
         account=targets.account, region=targets.region, endpoints=endpoints, vpcs=vpcs, route_tables=route_tables,
         policy_unsupported_services=_policy_unsupported(inv, endpoints.values(), parts),
@@ -465,7 +472,7 @@ def _complete(inv: Inventory, snap: Snapshot, parts: frozenset[str],
 
 
 def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[Endpoint],
-               parts: frozenset[str]) -> dict[str, Vpc]:
+               parts: frozenset[str], known: dict[str, Vpc] | None = None) -> dict[str, Vpc]:
     """VPCs (DescribeVpcs) and/or their DNS attributes, as far as `parts` asks for them.
 
     Each attribute costs a call per VPC, so only what a rule can use is read: DNS support in every VPC holding
@@ -477,7 +484,9 @@ def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[End
     support_for = {e.vpc_id for e in live if e.vpc_id}
     both_for = {e.vpc_id for e in live if e.vpc_id and e.type == "Interface"}
     if "vpcs" in parts:
-        vpcs = inv.vpcs(vpc_ids)
+        known = {v: vpc for v, vpc in (known or {}).items() if vpc_ids is None or v in vpc_ids}
+        unread = None if vpc_ids is None else vpc_ids - set(known)
+        vpcs = {**known, **(inv.vpcs(unread) if unread is None or unread else {})}
         if "vpc_dns" not in parts:
             return vpcs
     elif "vpc_dns" in parts:
@@ -489,4 +498,7 @@ def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[End
 
 
 def _policy_unsupported(inv: Inventory, endpoints: Iterable[Endpoint], parts: frozenset[str]) -> frozenset[str]:
-    return inv.policy_unsupported(endpoints) if "endpoint_services" in parts else frozenset()
+    """Services without policy support among the live endpoints (a deleted endpoint's policy is nobody's concern)."""
+    if "endpoint_services" not in parts:
+        return frozenset()
+    return inv.policy_unsupported([e for e in endpoints if e.state not in GONE_STATES])

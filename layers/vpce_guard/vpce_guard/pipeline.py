@@ -18,7 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety
 from .config import Mode, Settings
-from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger
+from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc
 from .rules import RuleContext, all_rules, evaluate_all, reads_of
 
 logger = Logger(service="vpce-guard", child=True)
@@ -249,7 +249,16 @@ def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, S
         **network_rule_settings(rt.settings),
     )
     active = [r for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
-    return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(active))
+    return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(active),
+                                                  requires_endpoints=_has_profiles(rule_ctx))
+
+
+def _has_profiles(rule_ctx: RuleContext) -> Callable[[Vpc], bool]:
+    """Whether a VPC requires endpoints: it has profiles (DefaultProfiles, or its profiles tag)."""
+    def has(vpc: Vpc) -> bool:
+        known, unknown, _ = rule_ctx.profiles_of(vpc)
+        return bool(known or unknown)
+    return has
 
 
 def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targets: Targets) -> dict[
