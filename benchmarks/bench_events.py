@@ -4,8 +4,10 @@ The function is warm (one invocation on another VPC first), as most invocations 
 is measured too (one DescribeOrganization when AllowedOrgIds is empty). Each case gets its own VPC, seeded
 as `devkit.seed.seed_vpc` does (an S3 gateway endpoint and an SSM interface endpoint):
 
-- compliant: both policies confined to the organization, the gateway endpoint on every route table;
-- violating: AWS's default full-access policies, the gateway endpoint on one of three route tables.
+- compliant: both policies confined to the organization, the gateway endpoint on every route table, DNS
+  support and hostnames on;
+- violating: AWS's default full-access policies, the gateway endpoint on one of three route tables, DNS
+  hostnames off under the SSM endpoint's private DNS.
 
 Where the event describes a change that leaves a trace (a deleted endpoint, a removed association), that
 change is made first, so the handler sees the world the event reports.
@@ -69,9 +71,13 @@ def _truth(name: str, event_name: str, world: Any, violating: bool) -> EventTrut
     else:  # route-table events concern the gateway endpoints of the VPC
         in_scope, names_vpc, vpc_scope, locatable = (s3,), event_name == "CreateRouteTable", True, True
     gateway = tuple(e for e in in_scope if e == s3)
+    interface = tuple(e for e in in_scope if e == ssm)
     return EventTruth(
         names_endpoints=event_name in ENDPOINT_EVENTS, names_vpc=names_vpc, vpc_locatable=locatable,
-        in_scope=in_scope, gateway_in_scope=gateway, to_fix=in_scope if violating else (), vpc_scope=vpc_scope)
+        in_scope=in_scope, gateway_in_scope=gateway, to_fix=in_scope if violating else (), vpc_scope=vpc_scope,
+        interface_in_scope=interface, located_by_group=event_name in VPC_EVENTS - {"ModifyVpcAttribute"},
+        # The violating VPC keeps DNS hostnames off under the SSM endpoint's private DNS: one attribute to fix.
+        vpc_fixes=1 if violating and interface else 0, deleted=bool(deleted))
 
 
 def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
@@ -88,12 +94,13 @@ def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
 
         # Cold start: what the first invocation pays on top of a warm one.
         warm_world = seed_vpc(mw.ec2, REGION, name="warm-up", cidr="10.255.0.0/16",
-                              s3_policy=confined_policy(mw.org_id), associate_all=True)
+                              s3_policy=confined_policy(mw.org_id), associate_all=True, dns_hostnames=True)
         # Every call is a new delivery: a new EventBridge id (the same id would be answered by idempotency).
+        # A VPC event, so that every endpoint kind is seen once (what a cold start looks up is cached).
         with count_api_calls() as cold:
-            handler(_delivery(render_event("modify-vpc-endpoint.json", warm_world.mapping())), ctx)
+            handler(_delivery(render_event("modify-vpc-attribute.json", warm_world.mapping())), ctx)
         with count_api_calls() as warm:
-            handler(_delivery(render_event("modify-vpc-endpoint.json", warm_world.mapping())), ctx)
+            handler(_delivery(render_event("modify-vpc-attribute.json", warm_world.mapping())), ctx)
         cold_extra = dict(cold.calls - warm.calls)
 
         reads_needed = needed_reads()
@@ -103,7 +110,7 @@ def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
                 violating = scenario == "violating"
                 world = seed_vpc(mw.ec2, REGION, name=f"{scenario}-{i}", cidr=f"10.{2 * i + j + 1}.0.0/16",
                                  s3_policy=None if violating else confined_policy(mw.org_id),
-                                 associate_all=not violating)
+                                 associate_all=not violating, dns_hostnames=not violating)
                 _prepare(name, world, mw.ec2)
                 event = _delivery(render_event(name, world.mapping()))
                 with count_api_calls() as calls:

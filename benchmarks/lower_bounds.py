@@ -86,6 +86,14 @@ class EventTruth:
     to_fix: tuple[str, ...]
     #: Scope is every (gateway) endpoint of the VPC rather than only the named ones.
     vpc_scope: bool
+    #: Interface endpoints in scope (their subnets and security groups are read: multi-AZ, HTTPS ingress).
+    interface_in_scope: tuple[str, ...] = ()
+    #: The event was located through its security group (that read also serves the ingress rule).
+    located_by_group: bool = False
+    #: VPC DNS attributes to turn on (one write and one read-back each).
+    vpc_fixes: int = 0
+    #: The event deleted the named endpoint: only its VPC's tags remain to read (do profiles require endpoints).
+    deleted: bool = False
 
 
 def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> Bound:
@@ -109,10 +117,21 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
             interface = bool(set(truth.in_scope) - set(truth.gateway_in_scope))
             b.add("ec2:DescribeVpcAttribute", 1 + interface,
                   "enableDnsSupport" + (", enableDnsHostnames (an interface endpoint)" if interface else ""))
+        if truth.interface_in_scope and "subnets" in reads:
+            b.add("ec2:DescribeSubnets", 1, "subnets of the interface endpoints (their zones)")
+        if truth.interface_in_scope and "security_groups" in reads and not truth.located_by_group:
+            b.add("ec2:DescribeSecurityGroups", 1, "security groups of the interface endpoints (HTTPS in)")
+    elif truth.deleted and "vpc_endpoints" in reads and "vpcs" in reads:
+        b.add("ec2:DescribeVpcs", 1, "the VPC's tags: whether its profiles require endpoints")
     if truth.to_fix:
         b.add("dynamodb:Query", len(truth.to_fix), "recent fixes of each endpoint to fix (flap protection)")
         b.add("ec2:ModifyVpcEndpoint", len(truth.to_fix), "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", 1, "read back what was written")
+    if truth.vpc_fixes:
+        b.add("dynamodb:Query", 1, "recent fixes of the VPC (flap protection)")
+        b.add("ec2:ModifyVpcAttribute", truth.vpc_fixes, "one write per DNS attribute (AWS takes one a call)")
+        b.add("ec2:DescribeVpcAttribute", truth.vpc_fixes, "read back each attribute written")
+    if truth.to_fix or truth.vpc_fixes:
         b.add("dynamodb:BatchWriteItem", 1, "the fixes, written ahead as pending")
     b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
     return b
