@@ -35,7 +35,8 @@ from devkit import template
 ROOT = Path(__file__).resolve().parents[1]
 RUNS = 9
 
-_PROBE = r"""
+#: What every probe does first: Lambda's sys.path and environment, and what its runtime loads before the handler.
+_PROBE_SETUP = r"""
 import importlib.util, json, os, sys, time
 spec = json.loads(sys.argv[1])
 sys.path[:0] = spec["paths"]
@@ -44,6 +45,9 @@ try:
     import awslambdaric.bootstrap  # loaded by Lambda's runtime before it imports the handler
 except ImportError:
     pass
+"""
+
+_PROBE = _PROBE_SETUP + r"""
 wall, cpu = time.perf_counter(), time.process_time()
 mod_spec = importlib.util.spec_from_file_location(spec["module"], spec["file"])
 module = importlib.util.module_from_spec(mod_spec)
@@ -56,16 +60,7 @@ print(json.dumps({"wall_ms": (time.perf_counter() - wall) * 1000, "cpu_ms": (tim
 
 #: Import, then the first event: what a cold start costs until the first result (OnChangeFunction only, the
 #: latency-critical path). The test harness's context class is loaded after the import is timed.
-_FIRST_EVENT_PROBE = r"""
-import importlib.util, json, os, sys, time
-spec = json.loads(sys.argv[1])
-sys.path[:0] = spec["paths"]
-os.environ.update(spec["env"])
-try:
-    import awslambdaric.bootstrap  # loaded by Lambda's runtime before it imports the handler
-except ImportError:
-    pass
-
+_FIRST_EVENT_PROBE = _PROBE_SETUP + r"""
 def load(name, path):
     s = importlib.util.spec_from_file_location(name, path)
     m = importlib.util.module_from_spec(s)
