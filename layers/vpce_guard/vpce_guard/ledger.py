@@ -26,6 +26,7 @@ compliance timeline), and a sweep costs writes in proportion to drift, not to th
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -33,6 +34,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
+from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel, ConfigDict, Field
 
 from .models import Outcome, Status, Trigger
@@ -46,12 +48,23 @@ WRITE_CONCURRENCY = 8
 ACTIVITY_STATUSES = frozenset({Status.REMEDIATED, Status.DRY_RUN, Status.FAILED})
 #: Keys per BatchGetItem (DynamoDB's limit).
 GET_BATCH_SIZE = 100
+#: BatchGetItem rounds for keys DynamoDB leaves unprocessed before the sweep gives up (and is retried).
+UNPROCESSED_ROUNDS = 8
 #: Statuses a sweep always writes as history, changed or not: something was done, attempted, would have been
 #: (dry_run: the by-day activity index is built from them), or was held back (flapping).
 ALWAYS_RECORDED = ACTIVITY_STATUSES | {Status.PENDING, Status.FLAPPING}
 #: Unchanged evaluations listed per checks item: resource ids of about 25 bytes keep it far below DynamoDB's
 #: 400 KB item limit.
 CHECKS_PER_ITEM = 2000
+
+
+class LedgerUnavailable(BotoCoreError):
+    """The ledger kept refusing work (throttled): the run fails and is retried, like any other AWS error."""
+
+    fmt = "{message}"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
 
 
 class LedgerRecord(BaseModel):
@@ -279,17 +292,23 @@ class Ledger:
         return out
 
     def _get_batch(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
-        """One BatchGetItem, and again for what DynamoDB leaves unprocessed (botocore retries throttling)."""
+        """One BatchGetItem, and again for what DynamoDB leaves unprocessed, after a growing pause (what it
+        leaves is throttled capacity; botocore retries only whole-call errors)."""
         client = self.table.meta.client
         request: dict[str, Any] = {self.table.name: {
             "Keys": [{"pk": pk, "sk": sk} for pk, sk in keys], "ConsistentRead": True,
             "ProjectionExpression": "pk, sk, #s, reason", "ExpressionAttributeNames": {"#s": "status"}}}
         found: list[dict[str, Any]] = []
-        while request:
+        for attempt in range(UNPROCESSED_ROUNDS):
+            if attempt:
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
             resp = client.batch_get_item(RequestItems=request)
             found += resp.get("Responses", {}).get(self.table.name, [])
             request = resp.get("UnprocessedKeys") or {}
-        return found
+            if not request:
+                return found
+        raise LedgerUnavailable(f"DynamoDB left {len(request[self.table.name]['Keys'])} state reads unprocessed "
+                                f"after {UNPROCESSED_ROUNDS} rounds")
 
     def _write_batch(self, items: list[dict[str, Any]]) -> None:
         """One BatchWriteItem (boto3's batch writer re-sends what DynamoDB leaves unprocessed)."""
