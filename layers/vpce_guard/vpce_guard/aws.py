@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import boto3
 from botocore.config import Config
@@ -22,6 +24,25 @@ from botocore.session import get_session
 #: Session name of every spoke-role session: CloudTrail in member accounts shows
 #: `assumed-role/<SPOKE_ROLE_NAME>/vpce-guard` for each change vpce-guard makes.
 ROLE_SESSION_NAME = "vpce-guard"
+
+#: Independent AWS calls in flight at once (side_by_side): below botocore's default pool of 10 connections.
+CONCURRENCY = 8
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+def side_by_side(call: Callable[[T], R], items: Sequence[T], max_workers: int = CONCURRENCY) -> list[R]:
+    """`[call(i) for i in items]`, up to `max_workers` at once when there is more than one.
+
+    For independent calls whose latency adds up (per-VPC attributes, ledger batches, recent fixes of each
+    resource): boto3 clients are thread-safe, and the client's retry mode paces throttled calls. Results keep
+    the items' order; the first failure is raised, as the loop would."""
+    if len(items) <= 1:
+        return [call(i) for i in items]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+        return list(pool.map(call, items))
+
 
 RETRY_CONFIG = Config(
     retries={"mode": "adaptive", "max_attempts": 8},

@@ -12,7 +12,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
-from .aws import AwsContext
+from .aws import AwsContext, side_by_side
 from .models import (
     GONE_ENDPOINT_STATES,
     Endpoint,
@@ -34,8 +34,6 @@ _POLICY_SUPPORT_CACHE: dict[tuple[str, str], bool] = {}
 #: AWS-managed prefix lists per region (id → name); they do not change during a cold start.
 _PREFIX_LIST_CACHE: dict[str, dict[str, str]] = {}
 
-#: DescribeVpcAttribute calls in flight at once (there is no batch form; see Inventory.with_dns).
-ATTRIBUTE_CONCURRENCY = 8
 DNS_SUPPORT = "enableDnsSupport"
 DNS_HOSTNAMES = "enableDnsHostnames"
 _DNS_FIELDS = {DNS_SUPPORT: "dns_support", DNS_HOSTNAMES: "dns_hostnames"}
@@ -243,8 +241,7 @@ class Inventory:
 
         AWS has no batch form (one DescribeVpcAttribute per VPC and attribute), so this is the one read of a
         sweep that grows with the number of VPCs. The calls are independent, so they go out side by side
-        (boto3 clients are thread-safe; the client's retry mode handles throttling): a sweep waits for
-        about 1/ATTRIBUTE_CONCURRENCY of their latency instead of all of it."""
+        (`aws.side_by_side`): a sweep waits for a fraction of their latency instead of all of it."""
         jobs = [(vpc_id, attribute) for vpc_id, attributes in sorted(wanted.items()) if vpc_id in vpcs
                 for attribute in attributes]
 
@@ -254,11 +251,7 @@ class Inventory:
             shared = bool(vpc.owner_id) and vpc.owner_id != self.ctx.account
             return self.vpc_attribute(vpc.id, job[1], tolerate_denied=shared)
 
-        if len(jobs) > 1:
-            with ThreadPoolExecutor(max_workers=min(ATTRIBUTE_CONCURRENCY, len(jobs))) as pool:
-                values = list(pool.map(read, jobs))  # re-raises the first failure
-        else:
-            values = [read(job) for job in jobs]
+        values = side_by_side(read, jobs)
         update: dict[str, dict[str, bool | None]] = {}
         for (vpc_id, attribute), value in zip(jobs, values, strict=True):
             update.setdefault(vpc_id, {})[_DNS_FIELDS[attribute]] = value

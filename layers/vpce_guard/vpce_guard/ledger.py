@@ -29,7 +29,6 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -37,13 +36,12 @@ from typing import Any
 from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel, ConfigDict, Field
 
+from .aws import side_by_side
 from .models import Outcome, Status, Trigger
 
 STATUS_INDEX = "by-status"
 #: Items per BatchWriteItem (DynamoDB's limit).
 BATCH_SIZE = 25
-#: BatchWriteItem calls in flight at once when a run writes several batches (a sweep).
-WRITE_CONCURRENCY = 8
 #: History statuses indexed by day for time-window queries (what changed, what would have, what failed).
 ACTIVITY_STATUSES = frozenset({Status.REMEDIATED, Status.DRY_RUN, Status.FAILED})
 #: Keys per BatchGetItem (DynamoDB's limit).
@@ -239,14 +237,9 @@ class Ledger:
         if not items:
             return 0
         values = list(items.values())
-        batches = [values[i:i + BATCH_SIZE] for i in range(0, len(values), BATCH_SIZE)]
-        if len(batches) == 1:
-            self._write_batch(batches[0])
-        else:
-            # The items are independent, so a sweep's batches go out side by side: the same calls, a fraction
-            # of the time. The client is thread-safe; `list` re-raises the first failure, as the loop did.
-            with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(batches))) as pool:
-                list(pool.map(self._write_batch, batches))
+        # The items are independent, so a sweep's batches go out side by side: the same calls, a fraction of
+        # the time.
+        side_by_side(self._write_batch, [values[i:i + BATCH_SIZE] for i in range(0, len(values), BATCH_SIZE)])
         return len(items)
 
     def write_sweep(self, records: list[LedgerRecord], *, account: str, region: str, trigger: Trigger,
@@ -279,17 +272,7 @@ class Ledger:
         """State items by (pk, sk), only the fields a sweep compares; batches go out side by side."""
         ordered = sorted(keys)
         batches = [ordered[i:i + GET_BATCH_SIZE] for i in range(0, len(ordered), GET_BATCH_SIZE)]
-        out: dict[tuple[str, str], dict[str, Any]] = {}
-        if not batches:
-            return out
-        if len(batches) == 1:
-            results = [self._get_batch(batches[0])]
-        else:
-            with ThreadPoolExecutor(max_workers=min(WRITE_CONCURRENCY, len(batches))) as pool:
-                results = list(pool.map(self._get_batch, batches))
-        for items in results:
-            out.update({(i["pk"], i["sk"]): i for i in items})
-        return out
+        return {(i["pk"], i["sk"]): i for items in side_by_side(self._get_batch, batches) for i in items}
 
     def _get_batch(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """One BatchGetItem, and again for what DynamoDB leaves unprocessed, after a growing pause (what it

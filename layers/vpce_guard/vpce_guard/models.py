@@ -9,7 +9,7 @@ from __future__ import annotations
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr
 
 
 class Status(StrEnum):
@@ -194,11 +194,35 @@ class Snapshot(Frozen):
     #: endpoint reads that endpoint only.
     vpcs_with_all_endpoints: frozenset[str] = frozenset()
 
+    #: Route tables and endpoints grouped by VPC, with the mapping each grouping was built from.
+    _by_vpc: dict[str, tuple[object, dict[str | None, list[Any]]]] = PrivateAttr(default_factory=dict)
+
+    def __eq__(self, other: object) -> bool:
+        """Equal configuration is equal, whatever groupings either has built."""
+        if not isinstance(other, Snapshot):
+            return NotImplemented
+        return self.__dict__ == other.__dict__
+
+    __hash__ = None  # type: ignore[assignment]  # dict fields: a snapshot is not hashable
+
     def route_tables_of(self, vpc_id: str) -> list[RouteTable]:
-        return [rt for rt in self.route_tables.values() if rt.vpc_id == vpc_id]
+        return list(self._grouped("route_tables").get(vpc_id, ()))
 
     def endpoints_of(self, vpc_id: str) -> list[Endpoint]:
-        return [e for e in self.endpoints.values() if e.vpc_id == vpc_id]
+        return list(self._grouped("endpoints").get(vpc_id, ()))
+
+    def _grouped(self, field: str) -> dict[str | None, list[Any]]:
+        """A field's items grouped by VPC, built once. Rules ask per VPC and per endpoint; scanning every item
+        each time made a sweep quadratic in its size. Rebuilt if the field was replaced (model_copy)."""
+        source = getattr(self, field)
+        built = self._by_vpc.get(field)
+        if built is None or built[0] is not source:
+            groups: dict[str | None, list[Any]] = {}
+            for item in source.values():
+                groups.setdefault(item.vpc_id, []).append(item)
+            built = (source, groups)
+            self._by_vpc[field] = built
+        return built[1]
 
 
 class Action(Frozen):

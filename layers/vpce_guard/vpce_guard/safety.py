@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from . import exemptions, flapping, plan
+from .aws import side_by_side
 from .models import Finding, Snapshot, Status
 
 if TYPE_CHECKING:
@@ -48,14 +49,14 @@ def lookup_guards(rt: Runtime, snapshot: Snapshot, findings: list[Finding], now:
               if s.decision is plan.Decision.APPLY]
     flaps: dict[tuple[str, str], plan.Guard] = {}
     policy = rt.flap_policy
-    history: dict[str, list[dict[str, Any]]] = {}  # one Query per resource partition, shared by its findings
+    # One Query per resource partition, shared by its findings; the partitions are independent, so a sweep
+    # with many fixes waits for a few Queries' latency, not for all of them one after another.
+    resources = sorted({r for f in to_fix for r in flapping.resources_of(f)})
+    history: dict[str, list[dict[str, Any]]] = dict(zip(resources, side_by_side(
+        lambda r: rt.ledger.history_since(snapshot.account, snapshot.region, r, now - policy.window), resources),
+        strict=True))
     for f in to_fix:
-        items = []
-        for resource_id in flapping.resources_of(f):
-            if resource_id not in history:
-                history[resource_id] = rt.ledger.history_since(snapshot.account, snapshot.region, resource_id,
-                                                               now - policy.window)
-            items += history[resource_id]
+        items = [i for r in flapping.resources_of(f) for i in history[r]]
         state = flapping.assess(items, rule_id=f.rule_id, resource_id=f.resource_id, policy=policy, now=now)
         if state.flapping:
             flaps[(f.rule_id, f.resource_id)] = plan.Guard(state.note(policy), state.details(policy))
