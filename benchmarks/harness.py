@@ -6,6 +6,7 @@ session created afterwards is hooked.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import statistics
 import time
@@ -54,14 +55,23 @@ class MotoWorld:
 
 
 @contextmanager
-def moto_world() -> Iterator[MotoWorld]:
+def moto_world(server: bool = False) -> Iterator[MotoWorld]:
+    """`server`: a moto server process instead of in-process moto, so that this process's CPU time is the
+    client's alone (our code and botocore), whatever moto spends."""
     import boto3
     from moto import mock_aws
 
     from devkit import template
     from devkit.caches import reset_process_caches
+    from devkit.moto_server import moto_server
 
-    with environment(), mock_aws():
+    with contextlib.ExitStack() as stack:
+        if server:
+            url = stack.enter_context(moto_server())
+            stack.enter_context(environment({"AWS_ENDPOINT_URL": url}))
+        else:
+            stack.enter_context(environment())
+            stack.enter_context(mock_aws())
         reset_process_caches()
         org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
             "Organization"]["Id"]
