@@ -105,6 +105,10 @@ class Settings(BaseModel):
     #: Flap protection: at most this many fixes of one (resource, rule) within the window, then stop.
     flap_max_fixes: int = Field(default=3, ge=1, le=100)
     flap_window_minutes: int = Field(default=60, ge=1, le=10080)
+    #: Seconds after a Create* call before the on-change function looks (0: at once). The tool that created
+    #: the resource (Terraform, CloudFormation) is often still configuring it: its policy, its route tables.
+    #: At most 30, half the function's timeout; what a longer wait would catch, the sweep catches.
+    create_settle_seconds: int = Field(default=0, ge=0, le=30)
     #: Remediation role in member accounts: changes it makes never trigger a new evaluation.
     spoke_role_name: str = ""
     #: IAM path of the hub functions' roles (template Globals RolePath): their changes are ignored too.
@@ -191,6 +195,7 @@ class Settings(BaseModel):
             "exempt_tag_key": env.get("EXEMPT_TAG_KEY", "vpce-guard:exempt"),
             "flap_max_fixes": env.get("FLAP_MAX_FIXES", "3"),
             "flap_window_minutes": env.get("FLAP_WINDOW_MINUTES", "60"),
+            "create_settle_seconds": env.get("CREATE_SETTLE_SECONDS", "0").strip() or "0",
             "spoke_role_name": env.get("SPOKE_ROLE_NAME", "").strip(),
             "own_role_path": env.get("OWN_ROLE_PATH", "/vpce-guard/").strip(),
         }
@@ -220,6 +225,7 @@ class Settings(BaseModel):
                 "exempt_tag_key": "EXEMPT_TAG_KEY",
                 "flap_max_fixes": "FLAP_MAX_FIXES",
                 "flap_window_minutes": "FLAP_WINDOW_MINUTES",
+                "create_settle_seconds": "CREATE_SETTLE_SECONDS",
                 "spoke_role_name": "SPOKE_ROLE_NAME",
                 "own_role_path": "OWN_ROLE_PATH",
             }

@@ -5,6 +5,7 @@ An event, a sweep unit and a manual invoke differ only in how they find their Ta
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -80,6 +81,10 @@ class Runtime:
         self._exemptions: exemptions.ExemptionRegistry | None = None
         self._org: Any = None
         self._own_roles: loops.OwnRoles | None = None
+
+    def sleep(self, seconds: float) -> None:
+        """How the on-change function waits for a creator to settle (CreateSettleSeconds)."""
+        time.sleep(seconds)
 
     @property
     def ledger(self) -> ledger.Ledger:
@@ -157,11 +162,31 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         result = RunResult(parsed.targets.account, parsed.targets.region, "skipped", own)
         result.ledger_items = _write_ledger(rt, [record])
         return result
+    wait = settle_wait(parsed.trigger, rt.settings.create_settle_seconds, rt.clock())
+    if wait > 0:
+        logger.info(f"waiting {wait:.1f} s for the creator of the resource to finish configuring it",
+                    extra={"event_id": parsed.trigger.event_id, "event_name": parsed.trigger.event_name})
+        rt.sleep(wait)
     result = run_targets(rt, parsed.targets, parsed.trigger)
     if result.retryable:
         raise RetryLater(f"transient failure, recorded; failing the invocation so that it is retried: "
                          f"{result.reason or _first_error(result)}")
     return result
+
+
+def settle_wait(trigger: Trigger, settle_seconds: int, now: datetime) -> float:
+    """Seconds to wait before acting on this event: for a Create* call, what is left of `settle_seconds`
+    since the call was made (EventBridge often delivers later than that: then nothing). An event without a
+    readable time waits the whole period. Other calls never wait: they change what exists already."""
+    if settle_seconds <= 0 or not (trigger.event_name or "").startswith("Create"):
+        return 0.0
+    try:
+        made = datetime.fromisoformat((trigger.event_time or "").replace("Z", "+00:00"))
+    except ValueError:
+        return float(settle_seconds)
+    if made.tzinfo is None:
+        made = made.replace(tzinfo=UTC)
+    return min(float(settle_seconds), max(0.0, settle_seconds - (now - made).total_seconds()))
 
 
 def _first_error(result: RunResult) -> str:
