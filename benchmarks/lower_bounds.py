@@ -31,6 +31,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from devkit.paging import pages
+from vpce_guard.models import OPEN_STATUSES
 
 #: Parts of a snapshot a rule can read beyond the endpoints themselves.
 ALL_READS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
@@ -146,6 +147,9 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
     b = Bound()
     b.add("dynamodb:BatchGetItem", math.ceil(state_keys / 100),
           "current state of each (resource, rule) evaluated, to write only what changed")
+    if state_keys:
+        b.add("dynamodb:Query", len(OPEN_STATUSES), "the account-region's open findings, one page per open "
+              "status, to close those the sweep no longer sees")
     b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
     if "route_tables" in reads:
         b.add("ec2:DescribeRouteTables", pages("ec2", "DescribeRouteTables", route_tables), "all route tables")

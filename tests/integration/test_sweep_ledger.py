@@ -96,3 +96,54 @@ def test_a_sweep_writes_history_for_what_changed_and_lists_the_rest_as_checked(
     [same] = [i for i in Ledger(ledger_table).current("dry_run") if i["resource_id"] == endpoint]
     assert same == state
     assert sum(calls.batch_write_items) == 2  # the dry_run history item and one checks item
+
+
+def test_an_open_finding_the_sweep_no_longer_sees_is_closed_unless_its_rule_is_off_or_it_is_newer(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    import json
+
+    import boto3
+
+    from vpce_guard.models import Finding, Outcome, Status
+
+    # DNS support off under an S3 gateway endpoint: the VPC is open for gateway-endpoint-dns-support.
+    left = seed_vpc(ec2, REGION, cidr="10.1.0.0/16", name="left", with_ssm=False, dns_support=False)
+    kept = seed_vpc(ec2, REGION, cidr="10.2.0.0/16", name="kept")
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE, mode=Mode.DRY_RUN))
+    _sweep(rt)
+    ledger = Ledger(ledger_table)
+    assert (left.ids["vpc"], "gateway-endpoint-dns-support") in {
+        (i["resource_id"], i["rule_id"]) for i in ledger.current("dry_run")}
+    # Its only gateway endpoint goes (the event lost): the rule has nothing left to say about the VPC. And an
+    # event records a finding while the next sweep runs (newer than the sweep: not the sweep's to close).
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[left.ids["s3_endpoint"]])
+    later = pipeline.datetime.now(pipeline.UTC) + pipeline.timedelta(hours=1)
+    ledger.write(ledger_module_records(Outcome(finding=Finding(
+        rule_id="endpoint-policy-org-confined", resource_id="vpce-0fromaneventxxxxx", resource_type="vpc-endpoint",
+        status=Status.NON_COMPLIANT, reason="seen by an event"), status=Status.DRY_RUN, reason="seen by an event"),
+        later))
+
+    _sweep(rt)
+    closed = {(i["resource_id"], i["rule_id"]): i for i in ledger.current("not_applicable")}
+    state = closed[(left.ids["vpc"], "gateway-endpoint-dns-support")]
+    assert state["reason"].startswith("not seen by the sweep of") and "(was dry_run)" in state["reason"]
+    still_open = {(i["resource_id"], i["rule_id"]) for i in ledger.current("dry_run")}
+    assert (left.ids["vpc"], "gateway-endpoint-dns-support") not in still_open
+    assert ("vpce-0fromaneventxxxxx", "endpoint-policy-org-confined") in still_open, "newer than the sweep"
+    assert (kept.ids["s3_endpoint"], "endpoint-policy-org-confined") in still_open, "seen again: stays open"
+    history = _history(ledger_table, left.ids["vpc"])
+    assert any(h["status"] == "not_applicable" and h["details"]["previous_status"] == "dry_run" for h in history)
+
+    # A rule switched off keeps its states as they were, whatever the sweep sees.
+    boto3.client("ssm", region_name=REGION).put_parameter(
+        Name="/test/modes", Type="String", Value=json.dumps({"gateway-endpoint-route-tables": "off"}))
+    ec2.create_route_table(VpcId=kept.ids["vpc"])  # would change that rule's finding, if it ran
+    _sweep(pipeline.Runtime(Settings(ledger_table=TABLE, mode=Mode.DRY_RUN, mode_overrides_parameter="/test/modes")))
+    assert (kept.ids["s3_endpoint"], "gateway-endpoint-route-tables") in {
+        (i["resource_id"], i["rule_id"]) for i in ledger.current("dry_run")}
+
+
+def ledger_module_records(outcome: Any, when: Any) -> list[Any]:
+    from vpce_guard.ledger import records_for
+
+    return records_for([outcome], Trigger(source="event"), account=ACCOUNT, region=REGION, ttl_days=1, now=when)

@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel, ConfigDict, Field
 
 from .aws import side_by_side
-from .models import Outcome, Status, Trigger
+from .models import OPEN_STATUSES, Outcome, Status, Trigger
 
 STATUS_INDEX = "by-status"
 #: Items per BatchWriteItem (DynamoDB's limit).
@@ -267,6 +267,37 @@ class Ledger:
         return self.write(write, extra_items=checks_items(unchanged, account=account, region=region,
                                                           trigger=trigger, ttl_days=ttl_days, now=now),
                           with_state=lambda r: (r.pk, r.rule_id) in changed_keys)
+
+    def close_unseen(self, *, account: str, region: str, seen: set[tuple[str, str]], rules: Iterable[str],
+                     before: datetime, trigger: Trigger, ttl_days: int, now: datetime | None = None) -> int:
+        """After a sweep of a whole account-region: open findings it did not see again are closed.
+
+        A resource deleted while its event was lost, or one that left a rule's scope (a VPC whose last gateway
+        endpoint went, a VPC whose profiles were removed), keeps its last state item, and `findings` would
+        list it for ever. Every open state item of the account-region (one Query per open status on the
+        by-status index) whose (resource, rule) the sweep did not evaluate becomes `not_applicable`, with a
+        history record, unless its rule is off (its states are kept as they were) or it was written after
+        the sweep began (an event about something the sweep could not have seen). Returns items written."""
+        active = set(rules)
+        cutoff = stamp(before)
+        moment = now or _now()
+        when = stamp(moment)
+        records: list[LedgerRecord] = []
+        for status in sorted(OPEN_STATUSES, key=lambda s: s.value):
+            for item in self.current(status, prefix=f"{account}#{region}#"):
+                key = (item["pk"], item.get("rule_id", ""))
+                if key in seen or item.get("rule_id") not in active or str(item.get("time", "")) >= cutoff:
+                    continue
+                records.append(LedgerRecord(
+                    pk=item["pk"], sk=f"EVAL#{when}#{item['rule_id']}#{uuid.uuid4().hex[:12]}", account=account,
+                    region=region, resource_id=item["resource_id"], resource_type=item.get("resource_type", ""),
+                    vpc_id=item.get("vpc_id"), rule_id=item["rule_id"], status=Status.NOT_APPLICABLE,
+                    reason=f"not seen by the sweep of {cutoff}: the resource is gone or no longer in the rule's "
+                           f"scope (was {item.get('status')})",
+                    trigger=trigger, details={"previous_status": item.get("status"), "previous_time": item.get("time")},
+                    time=when, expires_at=int(moment.timestamp()) + ttl_days * 86400,
+                ))
+        return self.write(records) if records else 0
 
     def _states(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """State items by (pk, sk), only the fields a sweep compares; batches go out side by side."""

@@ -195,6 +195,7 @@ def _first_error(result: RunResult) -> str:
 
 def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     result = RunResult(targets.account, targets.region)
+    began = rt.clock()
     try:
         try:
             ctx, rule_ctx, snapshot = _read(rt, targets)
@@ -258,6 +259,11 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         result.ledger_items = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
             records, account=targets.account, region=targets.region, trigger=trigger,
             ttl_days=rt.settings.ledger_ttl_days, now=rt.clock()))
+        if targets.everything:  # what the sweep of the whole account-region did not see again is closed
+            active = [r.id for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
+            result.ledger_items += rt.ledger.close_unseen(
+                account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
+                rules=active, before=began, trigger=trigger, ttl_days=rt.settings.ledger_ttl_days, now=rt.clock())
     else:
         result.ledger_items = _write_ledger(rt, records)
     return result
