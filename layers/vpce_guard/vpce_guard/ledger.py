@@ -37,7 +37,7 @@ from botocore.exceptions import BotoCoreError
 from pydantic import BaseModel, ConfigDict, Field
 
 from .aws import side_by_side
-from .models import OPEN_STATUSES, Outcome, Status, Trigger
+from .models import OPEN_STATUSES, Finding, Outcome, Status, Trigger
 
 STATUS_INDEX = "by-status"
 #: Items per BatchWriteItem (DynamoDB's limit).
@@ -146,28 +146,27 @@ def activity_pk(status: Status | str, day: str) -> str:
     return f"ACTIVITY#{status.value if isinstance(status, Status) else status}#{day}"
 
 
-def time_key(moment: datetime) -> str:
-    """A moment in the ledger's time format (`time`, and the time part of `sk`/`gsi1sk`): sortable as text."""
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+def expires_at(now: datetime, ttl_days: int) -> int:
+    """The TTL attribute (`expires_at`) of an item written at `now`."""
+    return int(now.timestamp()) + ttl_days * 86400
 
 
 def records_for(outcomes: Iterable[Outcome], trigger: Trigger, *, account: str, region: str,
                 ttl_days: int, now: datetime | None = None) -> list[LedgerRecord]:
     now = now or _now()
-    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-    expires = int(now.timestamp()) + ttl_days * 86400
+    when, expires = stamp(now), expires_at(now, ttl_days)
     out: list[LedgerRecord] = []
     for o in outcomes:
         f = o.finding
         resource_id = o.resource_id or f.resource_id  # a multi-step fix records each step on what it changed
         out.append(LedgerRecord(
             pk=resource_pk(account, region, resource_id),
-            sk=f"EVAL#{stamp}#{f.rule_id}#{uuid.uuid4().hex[:12]}",
+            sk=f"EVAL#{when}#{f.rule_id}#{uuid.uuid4().hex[:12]}",
             account=account, region=region, resource_id=resource_id,
             resource_type=o.resource_type or f.resource_type,
             vpc_id=f.vpc_id, rule_id=f.rule_id, status=o.status, reason=o.reason, trigger=trigger,
             before=o.before, after=o.after, actions=[a.model_dump(mode="json") for a in o.actions],
-            error=o.error, details={**f.details, **o.details}, time=stamp, expires_at=expires,
+            error=o.error, details={**f.details, **o.details}, time=when, expires_at=expires,
         ))
     return out
 
@@ -176,15 +175,14 @@ def intake_record(trigger: Trigger, *, account: str | None, region: str | None, 
                   ttl_days: int, now: datetime | None = None) -> LedgerRecord:
     """A record for an event that never reached the rules (skipped or rejected)."""
     now = now or _now()
-    stamp = now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    when = stamp(now)
     account = account or "unknown"
     region = region or "unknown"
     return LedgerRecord(
-        pk=f"EVENT#{account}#{region}", sk=f"EVAL#{stamp}#{trigger.event_id or uuid.uuid4().hex}",
+        pk=f"EVENT#{account}#{region}", sk=f"EVAL#{when}#{trigger.event_id or uuid.uuid4().hex}",
         record_type="intake", account=account, region=region,
         resource_id=f"event/{trigger.event_id or 'unknown'}", resource_type="event", rule_id="event-intake",
-        status=status, reason=reason[:2000], trigger=trigger, time=stamp,
-        expires_at=int(now.timestamp()) + ttl_days * 86400,
+        status=status, reason=reason[:2000], trigger=trigger, time=when, expires_at=expires_at(now, ttl_days),
     )
 
 
@@ -206,7 +204,7 @@ def checks_items(unchanged: list[LedgerRecord], *, account: str, region: str, tr
             "pk": checks_pk(account, region), "sk": f"EVAL#{moment}#{part:04d}", "record_type": "checks",
             "account": account, "region": region, "count": len(chunk), "checked": checked,
             "trigger": trigger.model_dump(mode="json", exclude_none=True), "time": moment,
-            "expires_at": int(now.timestamp()) + ttl_days * 86400,
+            "expires_at": expires_at(now, ttl_days),
         }))
     return out
 
@@ -280,24 +278,23 @@ class Ledger:
         the sweep began (an event about something the sweep could not have seen). Returns items written."""
         active = set(rules)
         cutoff = stamp(before)
-        moment = now or _now()
-        when = stamp(moment)
-        records: list[LedgerRecord] = []
+        closed: list[Outcome] = []
         for status in sorted(OPEN_STATUSES, key=lambda s: s.value):
             for item in self.current(status, prefix=f"{account}#{region}#"):
                 key = (item["pk"], item.get("rule_id", ""))
                 if key in seen or item.get("rule_id") not in active or str(item.get("time", "")) >= cutoff:
                     continue
-                records.append(LedgerRecord(
-                    pk=item["pk"], sk=f"EVAL#{when}#{item['rule_id']}#{uuid.uuid4().hex[:12]}", account=account,
-                    region=region, resource_id=item["resource_id"], resource_type=item.get("resource_type", ""),
-                    vpc_id=item.get("vpc_id"), rule_id=item["rule_id"], status=Status.NOT_APPLICABLE,
-                    reason=f"not seen by the sweep of {cutoff}: the resource is gone or no longer in the rule's "
-                           f"scope (was {item.get('status')})",
-                    trigger=trigger, details={"previous_status": item.get("status"), "previous_time": item.get("time")},
-                    time=when, expires_at=int(moment.timestamp()) + ttl_days * 86400,
-                ))
-        return self.write(records) if records else 0
+                reason = (f"not seen by the sweep of {cutoff}: the resource is gone or no longer in the rule's "
+                          f"scope (was {item.get('status')})")
+                closed.append(Outcome(finding=Finding(
+                    rule_id=item["rule_id"], resource_id=item["resource_id"],
+                    resource_type=item.get("resource_type", ""), vpc_id=item.get("vpc_id"),
+                    status=Status.NOT_APPLICABLE, reason=reason,
+                    details={"previous_status": item.get("status"), "previous_time": item.get("time")},
+                ), status=Status.NOT_APPLICABLE, reason=reason))
+        if not closed:
+            return 0
+        return self.write(records_for(closed, trigger, account=account, region=region, ttl_days=ttl_days, now=now))
 
     def _states(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """State items by (pk, sk), only the fields a sweep compares; batches go out side by side."""
@@ -383,7 +380,7 @@ class Ledger:
         value = status.value if isinstance(status, Status) else status
         if Status(value) not in ACTIVITY_STATUSES:
             raise ValueError(f"only {sorted(s.value for s in ACTIVITY_STATUSES)} are indexed by time, not {value}")
-        lo, hi = time_key(since), time_key(until)
+        lo, hi = stamp(since), stamp(until)
         day = since.astimezone(UTC).date()
         while day <= until.astimezone(UTC).date():
             cond = Key("gsi1pk").eq(activity_pk(value, day.isoformat())) & Key("gsi1sk").between(lo, f"{hi}~")

@@ -20,7 +20,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety
 from .config import Mode, Settings
 from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc
-from .rules import RuleContext, all_rules, evaluate_all, reads_of
+from .rules import Rule, RuleContext, all_rules, evaluate_all, reads_of
 
 logger = Logger(service="vpce-guard", child=True)
 
@@ -109,6 +109,10 @@ class Runtime:
                 lambda: SSMProvider(boto3_client=base.client("ssm", config=aws.RETRY_CONFIG)),
                 max_age=self.settings.mode_overrides_max_age)
         return self._modes.mode_for(rule_id)
+
+    def active_rules(self) -> list[Rule]:
+        """The registered rules whose mode is not `off`: what a run reads for and evaluates."""
+        return [r for r in all_rules() if self.mode_for(r.id) is not Mode.OFF]
 
     @property
     def exemptions(self) -> exemptions.ExemptionRegistry | None:
@@ -260,10 +264,10 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
             records, account=targets.account, region=targets.region, trigger=trigger,
             ttl_days=rt.settings.ledger_ttl_days, now=rt.clock()))
         if targets.everything:  # what the sweep of the whole account-region did not see again is closed
-            active = [r.id for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
             result.ledger_items += rt.ledger.close_unseen(
                 account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
-                rules=active, before=began, trigger=trigger, ttl_days=rt.settings.ledger_ttl_days, now=rt.clock())
+                rules=[r.id for r in rt.active_rules()], before=began, trigger=trigger,
+                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock())
     else:
         result.ledger_items = _write_ledger(rt, records)
     return result
@@ -279,8 +283,7 @@ def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, S
         aws_owned_resource_arns=rt.settings.aws_owned_resource_arns,
         **network_rule_settings(rt.settings),
     )
-    active = [r for r in all_rules() if rt.mode_for(r.id) is not Mode.OFF]
-    return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(active),
+    return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(rt.active_rules()),
                                                   requires_endpoints=_has_profiles(rule_ctx))
 
 
