@@ -205,10 +205,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _stamp(now: datetime) -> str:
-    return now.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def new_sweep_id(now: datetime) -> str:
     """Sortable by start time, unique across concurrent or retried starts."""
     return f"{now.strftime('%Y%m%dT%H%M%SZ')}-{uuid.uuid4().hex[:8]}"
@@ -263,7 +259,7 @@ def plan_sweep(rt: pipeline.Runtime, settings: SweepSettings, *, now: datetime |
     home = rt.factory.home()
     accounts, skipped = list_accounts(home.client("organizations"), settings.skip_accounts)
     regions = list(settings.regions) or sorted(enabled_regions(home))
-    return SweepPlan(sweep_id=new_sweep_id(now), started_at=_stamp(now), accounts=accounts, regions=regions,
+    return SweepPlan(sweep_id=new_sweep_id(now), started_at=ledger.stamp(now), accounts=accounts, regions=regions,
                      skipped_accounts=skipped)
 
 
@@ -359,7 +355,7 @@ class SweepRecords:
         self.ttl_days = ttl_days
 
     def _expires(self, now: datetime) -> int:
-        return int(now.timestamp()) + self.ttl_days * 86400
+        return ledger.expires_at(now, self.ttl_days)
 
     def start(self, plan: SweepPlan, *, now: datetime | None = None) -> None:
         now = now or _now()
@@ -395,7 +391,7 @@ class SweepRecords:
             "outcome": "failed" if result.failed else "ok", "failure_kind": result.failure_kind,
             "reason": result.reason, "endpoints_seen": result.endpoints_seen,
             "findings": {f"{rule}/{status}": n for (rule, status), n in sorted(result.findings.items())},
-            "ledger_items": result.ledger_items, "time": _stamp(now), "expires_at": self._expires(now),
+            "ledger_items": result.ledger_items, "time": ledger.stamp(now), "expires_at": self._expires(now),
         }
         names: dict[str, str] = {}
         values: dict[str, Any] = {":one": 1, ":zero": 0, ":failed": 1 if result.failed else 0,
@@ -483,7 +479,7 @@ class SweepRecords:
         item = self._item(sweep_id, "SUMMARY")
         if item is None or item["status"] != "running" or int(item["units_done"]) < int(item["units_total"]):
             return None
-        finished = _stamp(now or _now())
+        finished = ledger.stamp(now or _now())
         try:
             self.table.update_item(
                 Key={"pk": _pk(sweep_id), "sk": "SUMMARY"},
