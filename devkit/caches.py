@@ -4,10 +4,11 @@ from __future__ import annotations
 
 
 def reset_process_caches() -> None:
-    from vpce_guard import aws, config, exemptions, inventory
+    from vpce_guard import aws, config, exemptions, inventory, org_accounts
 
     config.settings.cache_clear()
     aws.reset_caches()
     exemptions.reset_caches()
+    org_accounts.reset_caches()
     inventory._POLICY_SUPPORT_CACHE.clear()
     inventory._PREFIX_LIST_CACHE.clear()

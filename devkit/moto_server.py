@@ -10,6 +10,10 @@ import time
 import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
+
+#: The repository root: the server process imports devkit from there.
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _free_port() -> int:
@@ -20,11 +24,13 @@ def _free_port() -> int:
 
 @contextmanager
 def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """Yield the endpoint URL of a fresh moto server; the server is stopped on exit, whatever happens."""
+    """Yield the endpoint URL of a fresh moto server; the server is stopped on exit, whatever happens.
+
+    The server is moto's with the endpoint-service connection calls moto lacks (devkit.moto_privatelink)."""
     port = port or _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+        [sys.executable, "-m", "devkit.moto_privatelink", "-H", host, "-p", str(port)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}, cwd=ROOT,
     )
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104
     try:

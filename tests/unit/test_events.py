@@ -27,6 +27,7 @@ SUBNET = "subnet-0a1b2c3d4e5f60001"
 ASSOC = "rtbassoc-0a1b2c3d4e5f60001"
 ASSOC_NEW = "rtbassoc-0a1b2c3d4e5f60002"
 SG = "sg-0a1b2c3d4e5f60001"
+SERVICE = "vpce-svc-0a1b2c3d4e5f60001"
 ACTOR = "arn:aws:sts::123456789012:assumed-role/NetworkAdmin/alice"
 
 #: Every file in events/ must have an entry here (a new fixture without one fails the suite).
@@ -48,6 +49,11 @@ EXPECTED: dict[str, dict[str, tuple[str, ...]]] = {
     "authorize-security-group-ingress.json": {"security_group_ids": (SG,)},
     "revoke-security-group-ingress.json": {"security_group_ids": (SG,)},
     "modify-security-group-rules.json": {"security_group_ids": (SG,)},
+    # Endpoint services: the service only (the endpoints an Accept names are the consumers', in their accounts).
+    "create-vpc-endpoint-service-configuration.json": {"service_ids": (SERVICE,)},
+    "modify-vpc-endpoint-service-configuration.json": {"service_ids": (SERVICE,)},
+    "modify-vpc-endpoint-service-permissions.json": {"service_ids": (SERVICE,)},
+    "accept-vpc-endpoint-connections.json": {"service_ids": (SERVICE,)},
 }
 
 #: Every file in events/invalid/ must have an entry here: (disposition, start of the reason).

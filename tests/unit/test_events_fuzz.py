@@ -35,7 +35,7 @@ SETTINGS = settings(
 
 ID_FIELDS = tuple(events.ID_PATTERNS)
 #: The fixed ids of the fixtures, by kind (the integration tests rewrite exactly these).
-FIXED_ID = re.compile(r"\b(vpce|vpc|rtbassoc|rtb|subnet|sg)-0a1b2c3d4e5f6000[0-9]\b")
+FIXED_ID = re.compile(r"\b(vpce-svc|vpce|vpc|rtbassoc|rtb|subnet|sg)-0a1b2c3d4e5f6000[0-9]\b")
 
 
 def check_invariants(result: Any) -> None:
@@ -128,7 +128,7 @@ def test_fixtures_with_other_well_formed_ids_still_act(name: str, data: st.DataO
     text = json.dumps(FIXTURES[name])
     placeholders = sorted({match.group(0) for match in FIXED_ID.finditer(text)})
     digits = data.draw(st.lists(hex17, min_size=len(placeholders), max_size=len(placeholders), unique=True))
-    mapping = {old: f"{old.split('-')[0]}-{new}" for old, new in zip(placeholders, digits, strict=True)}
+    mapping = {old: f"{old.rsplit('-', 1)[0]}-{new}" for old, new in zip(placeholders, digits, strict=True)}
     rewritten = FIXED_ID.sub(lambda m: mapping[m.group(0)], text)
     result = events.parse_event(json.loads(rewritten))
     check_invariants(result)

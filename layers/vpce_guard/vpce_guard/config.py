@@ -20,6 +20,8 @@ from .policy import check_aws_owned_pattern
 
 ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 SG_ID_RE = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
+#: A partner allowed on endpoint services: an account id, or an IAM principal ARN of one account (no wildcard).
+PARTNER_RE = re.compile(r"^(?:[0-9]{12}|arn:aws[a-z-]*:iam::[0-9]{12}:(?:root|(?:user|role)/[A-Za-z0-9+=,.@_/-]+))$")
 
 #: Stands for the region of the endpoint's service in AWS_OWNED_RESOURCE_ARNS (spelled as in AWS's published
 #: data-perimeter policies, so their entries can be pasted as they are).
@@ -63,6 +65,16 @@ class Mode(StrEnum):
     OFF = "off"
 
 
+class Perimeter(StrEnum):
+    """What an endpoint policy's guard confines (docs/endpoint-services.md, "Resource perimeter")."""
+
+    #: Who may use the endpoint: principals of the allowed organizations (aws:PrincipalOrgID).
+    IDENTITY = "identity"
+    #: And what they may reach through it: resources of the allowed organizations (aws:ResourceOrgID), on the
+    #: endpoints of services whose AWS-owned resources can be exempted (S3, DynamoDB).
+    IDENTITY_AND_RESOURCE = "identity+resource"
+
+
 class ConfigError(ValueError):
     """The function's environment is wrong; the message names the variable."""
 
@@ -93,6 +105,15 @@ class Settings(BaseModel):
     #: Sources interface endpoints must accept HTTPS from; both empty: the CIDRs of the endpoint's VPC.
     endpoint_ingress_cidrs: tuple[str, ...] = ()
     endpoint_ingress_source_groups: tuple[str, ...] = ()
+    # -- endpoint services and the resource perimeter (docs/endpoint-services.md) --------------------------
+    #: identity (default) or identity+resource: also deny requests to resources outside the allowed orgs.
+    perimeter: Perimeter = Perimeter.IDENTITY
+    #: Opt-in: remove allowed principals outside the organization from our endpoint services.
+    remove_outside_principals: bool = False
+    #: Opt-in: reject pending connection requests to our endpoint services from outside the organization.
+    reject_outside_connections: bool = False
+    #: Partners outside the organization that may be allowed on endpoint services (accounts or IAM principals).
+    endpoint_service_partners: tuple[str, ...] = ()
     # -- safety (README "Operations") ------------------------------------------------------------------
     #: SSM parameter holding per-rule mode overrides ({"rule-id": "dry_run", "*": "off"}); empty: none.
     mode_overrides_parameter: str = ""
@@ -148,6 +169,16 @@ class Settings(BaseModel):
             raise ValueError(f"not security group ids: {bad}")
         return v
 
+    @field_validator("endpoint_service_partners")
+    @classmethod
+    def _partners(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        if "*" in v:
+            raise ValueError("'*' cannot be a partner: it allows every principal of every account")
+        bad = [x for x in v if not PARTNER_RE.match(x)]
+        if bad:
+            raise ValueError(f"not account ids or IAM principal ARNs of one account: {bad}")
+        return v
+
     @field_validator("custom_profiles")
     @classmethod
     def _custom_profiles_parse(cls, v: str) -> str:
@@ -189,6 +220,10 @@ class Settings(BaseModel):
             "add_endpoint_ingress": _flag(env.get("ADD_ENDPOINT_INGRESS", "false")),
             "endpoint_ingress_cidrs": _csv(env.get("ENDPOINT_INGRESS_CIDRS", "")),
             "endpoint_ingress_source_groups": _csv(env.get("ENDPOINT_INGRESS_SOURCE_GROUPS", "")),
+            "perimeter": env.get("PERIMETER", "identity").strip().lower() or "identity",
+            "remove_outside_principals": _flag(env.get("REMOVE_OUTSIDE_PRINCIPALS", "false")),
+            "reject_outside_connections": _flag(env.get("REJECT_OUTSIDE_CONNECTIONS", "false")),
+            "endpoint_service_partners": _csv(env.get("ENDPOINT_SERVICE_PARTNERS", "")),
             "mode_overrides_parameter": env.get("MODE_OVERRIDES_PARAMETER", "").strip(),
             "mode_overrides_max_age": env.get("MODE_OVERRIDES_MAX_AGE", "60"),
             "exemptions_table": env.get("EXEMPTIONS_TABLE", "").strip(),
@@ -219,6 +254,10 @@ class Settings(BaseModel):
                 "add_endpoint_ingress": "ADD_ENDPOINT_INGRESS",
                 "endpoint_ingress_cidrs": "ENDPOINT_INGRESS_CIDRS",
                 "endpoint_ingress_source_groups": "ENDPOINT_INGRESS_SOURCE_GROUPS",
+                "perimeter": "PERIMETER",
+                "remove_outside_principals": "REMOVE_OUTSIDE_PRINCIPALS",
+                "reject_outside_connections": "REJECT_OUTSIDE_CONNECTIONS",
+                "endpoint_service_partners": "ENDPOINT_SERVICE_PARTNERS",
                 "mode_overrides_parameter": "MODE_OVERRIDES_PARAMETER",
                 "mode_overrides_max_age": "MODE_OVERRIDES_MAX_AGE",
                 "exemptions_table": "EXEMPTIONS_TABLE",

@@ -65,6 +65,10 @@ SUPPORTED_EVENTS: frozenset[str] = frozenset(
         "AuthorizeSecurityGroupIngress",
         "RevokeSecurityGroupIngress",
         "ModifySecurityGroupRules",
+        "CreateVpcEndpointServiceConfiguration",
+        "ModifyVpcEndpointServiceConfiguration",
+        "ModifyVpcEndpointServicePermissions",
+        "AcceptVpcEndpointConnections",
     }
 )
 
@@ -97,6 +101,7 @@ ID_PATTERNS: Mapping[str, re.Pattern[str]] = {
     "association_ids": _id_pattern("rtbassoc"),
     "subnet_ids": _id_pattern("subnet"),
     "security_group_ids": _id_pattern("sg"),
+    "service_ids": _id_pattern("vpce-svc"),
 }
 ACCOUNT_PATTERN: re.Pattern[str] = re.compile(r"[0-9]{12}")
 #: us-east-1, eu-central-2, us-gov-west-1, cn-north-1, us-isob-east-1 …
@@ -109,6 +114,7 @@ _ID_LABELS = {
     "association_ids": "route table association id",
     "subnet_ids": "subnet id",
     "security_group_ids": "security group id",
+    "service_ids": "endpoint service id",
 }
 
 
@@ -404,6 +410,14 @@ _RULES: Mapping[str, _Rule] = {
     "ModifySecurityGroupRules": _Rule(
         (_Pick("security_group_ids", _REQUEST, ("GroupId",)),), ("security_group_ids",)
     ),
+    # Endpoint services (the provider side of PrivateLink): the new id is only in the response. The consumer
+    # endpoints an AcceptVpcEndpointConnections names belong to other accounts: only the service is ours.
+    "CreateVpcEndpointServiceConfiguration": _Rule(
+        (_Pick("service_ids", _RESPONSE, ("ServiceConfiguration", "ServiceId")),), ("service_ids",)
+    ),
+    "ModifyVpcEndpointServiceConfiguration": _Rule((_Pick("service_ids", _REQUEST, ("ServiceId",)),), ("service_ids",)),
+    "ModifyVpcEndpointServicePermissions": _Rule((_Pick("service_ids", _REQUEST, ("ServiceId",)),), ("service_ids",)),
+    "AcceptVpcEndpointConnections": _Rule((_Pick("service_ids", _REQUEST, ("ServiceId",)),), ("service_ids",)),
 }
 if set(_RULES) != SUPPORTED_EVENTS:  # a table/constant mismatch is a programming error: fail at import
     raise RuntimeError("events._RULES and SUPPORTED_EVENTS disagree")

@@ -350,12 +350,23 @@ class Inventory:
 GONE_STATES = GONE_ENDPOINT_STATES
 #: Every snapshot part (see rules.SNAPSHOT_PARTS): what a caller that does not say gets.
 ALL_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services", "subnets", "security_groups",
-                       "prefix_lists", "vpc_endpoints"})
+                       "prefix_lists", "vpc_endpoints", "service_configurations", "service_connections"})
 
 
 def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | None = None,
                   requires_endpoints: Callable[[Vpc], bool] | None = None) -> Snapshot:
-    """Read what the rules need for these targets: endpoints in focus, their VPCs and route tables.
+    """Read what the rules need for these targets: the endpoints (`_take_endpoint_snapshot`) and the endpoint
+    services this account provides (`endpoint_services`: they belong to the account, not to a VPC)."""
+    from . import endpoint_services  # it builds on this module's readers
+
+    parts = ALL_PARTS if reads is None else reads
+    snap = _take_endpoint_snapshot(ctx, targets, parts, requires_endpoints)
+    return endpoint_services.with_services(Inventory(ctx), snap, targets, parts)
+
+
+def _take_endpoint_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | None = None,
+                            requires_endpoints: Callable[[Vpc], bool] | None = None) -> Snapshot:
+    """Read what the endpoint rules need for these targets: endpoints in focus, their VPCs and route tables.
 
     `reads` names the parts the active rules need (`rules.reads_of`); parts nobody needs are not read, since
     each costs calls (VPC DNS attributes cost a call per VPC and attribute: there is no batch API for them).

@@ -62,6 +62,8 @@ class Targets(Frozen):
     association_ids: tuple[str, ...] = ()
     subnet_ids: tuple[str, ...] = ()
     security_group_ids: tuple[str, ...] = ()
+    #: Endpoint services (`vpce-svc-…`) this account provides (the provider side of PrivateLink).
+    service_ids: tuple[str, ...] = ()
     #: A sweep unit evaluates every endpoint of the account-region.
     everything: bool = False
 
@@ -74,6 +76,7 @@ class Targets(Frozen):
             or self.association_ids
             or self.subnet_ids
             or self.security_group_ids
+            or self.service_ids
         )
 
 
@@ -84,7 +87,10 @@ LIVE_ENDPOINT_STATES = frozenset({"available", "pending", "pendingacceptance", "
 
 
 def resource_type_of(resource_id: str) -> str:
-    """`vpce-…` → `vpc-endpoint`, `sg-…` → `security-group`, … (the ledger's resource_type)."""
+    """`vpce-…` → `vpc-endpoint`, `vpce-svc-…` → `vpc-endpoint-service`, `sg-…` → `security-group`, … (the
+    ledger's resource_type)."""
+    if resource_id.startswith("vpce-svc-"):
+        return "vpc-endpoint-service"
     prefix = resource_id.split("-", 1)[0]
     return {"vpce": "vpc-endpoint", "rtb": "route-table", "vpc": "vpc", "subnet": "subnet",
             "rtbassoc": "route-table-association", "sg": "security-group"}.get(prefix, "resource")
@@ -172,6 +178,42 @@ class SecurityGroup(Frozen):
     tags: dict[str, str] = Field(default_factory=dict)
 
 
+class AllowedPrincipal(Frozen):
+    """One entry of an endpoint service's allowed principals (DescribeVpcEndpointServicePermissions)."""
+
+    principal: str
+    #: All | Account | User | Role | Service | OrganizationUnit (None when AWS does not say).
+    principal_type: str | None = None
+
+
+class EndpointConnection(Frozen):
+    """A consumer's endpoint connected (or asking to connect) to one of our services."""
+
+    endpoint_id: str
+    #: The account that owns the consumer's endpoint: who asked.
+    owner: str | None = None
+    #: pendingacceptance | available | rejected | deleted | failed | expired | … (lower-cased)
+    state: str = ""
+    created: str | None = None
+
+
+class ServiceConfiguration(Frozen):
+    """An endpoint service this account provides (the provider side of PrivateLink), with who may use it.
+
+    `allowed_principals` and `connections` are None when they were not read (a rule then concludes nothing
+    about them, never "none")."""
+
+    id: str
+    name: str = ""
+    state: str = ""
+    type: str = "Interface"  # Interface | Gateway (a Gateway Load Balancer service)
+    owner_id: str | None = None
+    acceptance_required: bool | None = None
+    tags: dict[str, str] = Field(default_factory=dict)
+    allowed_principals: tuple[AllowedPrincipal, ...] | None = None
+    connections: tuple[EndpointConnection, ...] | None = None
+
+
 class Snapshot(Frozen):
     """What the rules see: configuration of one account-region, read in batches."""
 
@@ -193,6 +235,14 @@ class Snapshot(Frozen):
     #: lacks (a required endpoint, "no endpoint needs DNS") only conclude for these; an event about one
     #: endpoint reads that endpoint only.
     vpcs_with_all_endpoints: frozenset[str] = frozenset()
+    #: Endpoint services this account provides in this region (read for service events and sweeps).
+    service_configurations: dict[str, ServiceConfiguration] = Field(default_factory=dict)
+    #: Organization of each account that allowed principals and connections name, as AWS Organizations
+    #: answered: the organization id, or None when the account is not in the hub's organization. An account
+    #: missing here was not looked up or could not be (the rules then say so, and never act on it).
+    account_orgs: dict[str, str | None] = Field(default_factory=dict)
+    #: Why account_orgs could not be looked up (e.g. the hub may not call organizations:DescribeAccount).
+    account_orgs_unread: str | None = None
 
     #: Route tables and endpoints grouped by VPC, with the mapping each grouping was built from.
     _by_vpc: dict[str, tuple[object, dict[str | None, list[Any]]]] = PrivateAttr(default_factory=dict)

@@ -17,9 +17,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety
+from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, org_accounts, plan, remediate, safety
 from .config import Mode, Settings
-from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc
+from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc, resource_type_of
 from .rules import Rule, RuleContext, all_rules, evaluate_all, reads_of
 
 logger = Logger(service="vpce-guard", child=True)
@@ -282,9 +282,11 @@ def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, S
         exclude_tag_value=rt.settings.exclude_tag_value,
         aws_owned_resource_arns=rt.settings.aws_owned_resource_arns,
         **network_rule_settings(rt.settings),
+        **endpoint_service_settings(rt.settings),
     )
-    return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(rt.active_rules()),
-                                                  requires_endpoints=_has_profiles(rule_ctx))
+    snapshot = inventory.take_snapshot(ctx, targets, reads=reads_of(rt.active_rules()),
+                                       requires_endpoints=_has_profiles(rule_ctx))
+    return ctx, rule_ctx, org_accounts.with_account_orgs(snapshot, rule_ctx, rt.organizations)
 
 
 def _has_profiles(rule_ctx: RuleContext) -> Callable[[Vpc], bool]:
@@ -331,10 +333,18 @@ def network_rule_settings(settings: Settings) -> dict[str, Any]:
     }
 
 
+def endpoint_service_settings(settings: Settings) -> dict[str, Any]:
+    """RuleContext fields of the endpoint-service rules and the perimeter mode, from the settings."""
+    return {
+        "perimeter": settings.perimeter,
+        "remove_outside_principals": settings.remove_outside_principals,
+        "reject_outside_connections": settings.reject_outside_connections,
+        "endpoint_service_partners": settings.endpoint_service_partners,
+    }
+
+
 def _kind(resource_id: str) -> str:
-    prefix = resource_id.split("-", 1)[0]
-    return {"vpce": "vpc-endpoint", "rtb": "route-table", "vpc": "vpc", "subnet": "subnet",
-            "rtbassoc": "route-table-association", "sg": "security-group"}.get(prefix, "resource")
+    return resource_type_of(resource_id)
 
 
 def _write_ledger(rt: Runtime, records: list[ledger.LedgerRecord], write: Callable[[], int] | None = None) -> int:

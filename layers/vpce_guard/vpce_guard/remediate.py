@@ -22,7 +22,7 @@ from typing import Any
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import policy
+from . import policy, service_writes
 from .aws import AwsContext, is_transient
 from .inventory import Inventory
 from .models import (
@@ -124,6 +124,7 @@ WRITERS: dict[str, Callable[[Any, Action], dict[str, Any] | None]] = {
     "enable_vpc_attribute": _enable_vpc_attribute,
     "create_endpoint": _create_endpoint,
     "authorize_ingress": _authorize_ingress,
+    **service_writes.WRITERS,  # endpoint services: deltas only (service_writes.py)
 }
 _ENDPOINT_KINDS = frozenset({"set_endpoint_policy", "add_route_tables", "reassociate_route_tables", "set_private_dns",
                              "remove_route_tables"})
@@ -138,6 +139,7 @@ class ReadBack:
     vpc_attributes: dict[tuple[str, str], bool | None] = field(default_factory=dict)
     security_groups: dict[str, SecurityGroup] = field(default_factory=dict)
     endpoints_by_vpc: dict[str, list[Endpoint]] = field(default_factory=dict)
+    services: service_writes.ServiceReadBack = field(default_factory=service_writes.ServiceReadBack)
 
     @classmethod
     def read(cls, ctx: AwsContext, actions: Iterable[Action]) -> ReadBack:
@@ -159,10 +161,13 @@ class ReadBack:
         if vpcs:
             for e in inv.endpoints_in_vpcs(vpcs):
                 out.endpoints_by_vpc.setdefault(e.vpc_id, []).append(e)
+        out.services = service_writes.ServiceReadBack.read(ctx, actions)
         return out
 
     def state(self, action: Action) -> dict[str, Any]:
         """The part of the resource an action is about, as read from AWS."""
+        if action.kind in service_writes.KINDS:
+            return self.services.state(action)
         if action.kind in _ENDPOINT_KINDS:
             ep = self.endpoints.get(action.resource_id)
             if ep is None:
@@ -186,6 +191,8 @@ class ReadBack:
         return {}
 
     def reached(self, action: Action) -> bool:
+        if action.kind in service_writes.KINDS:
+            return self.services.reached(action)
         observed = self.state(action)
         if action.kind == "set_endpoint_policy":
             return observed.get("policy_document") is not None and policy.same_policy(

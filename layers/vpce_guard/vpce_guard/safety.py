@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 
 
 def _tags_of(snapshot: Snapshot, resource_id: str) -> Mapping[str, str]:
-    for pool in (snapshot.endpoints, snapshot.vpcs, snapshot.route_tables):
+    for pool in (snapshot.endpoints, snapshot.vpcs, snapshot.route_tables, snapshot.service_configurations):
         res = pool.get(resource_id)
         if res is not None:
             return res.tags

@@ -9,7 +9,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 
 from .. import profiles
-from ..config import aws_owned_resources_in
+from ..config import Perimeter, aws_owned_resources_in
 from ..models import Finding, Snapshot, Vpc
 
 RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
@@ -18,9 +18,12 @@ RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
 #: some active rule declares (each costs AWS calls: DescribeRouteTables, DescribeVpcs, two DescribeVpcAttribute
 #: per VPC, DescribeVpcEndpointServices, DescribeSubnets, DescribeSecurityGroups, DescribePrefixLists). A rule
 #: that declares nothing is given everything. `vpc_endpoints`: a VPC one of whose endpoints is being deleted
-#: is read whole (its other endpoints), for rules that judge what a VPC lacks.
+#: is read whole (its other endpoints), for rules that judge what a VPC lacks. `service_configurations`: the
+#: endpoint services this account provides with their allowed principals (DescribeVpcEndpointServiceConfigurations,
+#: one DescribeVpcEndpointServicePermissions per service); `service_connections`: who is connected to them
+#: (DescribeVpcEndpointConnections).
 SNAPSHOT_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services", "subnets", "security_groups",
-                            "prefix_lists", "vpc_endpoints"})
+                            "prefix_lists", "vpc_endpoints", "service_configurations", "service_connections"})
 
 
 @dataclass(frozen=True)
@@ -44,6 +47,13 @@ class RuleContext:
     #: Sources interface endpoints must accept HTTPS from (both empty: the CIDRs of the endpoint's VPC).
     endpoint_ingress_cidrs: tuple[str, ...] = ()
     endpoint_ingress_source_groups: tuple[str, ...] = ()
+    #: What endpoint policies are confined to: principals (identity), and resources too (identity+resource).
+    perimeter: Perimeter = Perimeter.IDENTITY
+    #: Endpoint services: opt-in fixes (remove outside principals, reject outside connection requests) and
+    #: the partners outside the organization that may be allowed (account ids or IAM principal ARNs).
+    remove_outside_principals: bool = False
+    reject_outside_connections: bool = False
+    endpoint_service_partners: tuple[str, ...] = ()
 
     def excluded(self, tags: dict[str, str]) -> bool:
         return tags.get(self.exclude_tag_key, "").strip().lower() == self.exclude_tag_value
@@ -104,6 +114,10 @@ def all_rules() -> list[Rule]:
     # and remediate.py performs a write another finding already made in the same run only once.
     from . import (  # noqa: F401
         endpoint_policy,
+        endpoint_service_acceptance,
+        endpoint_service_accepted_connections,
+        endpoint_service_allowed_principals,
+        endpoint_service_pending_connections,
         gateway_dns_support,
         gateway_route_tables,
         interface_endpoint_ingress,
