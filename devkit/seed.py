@@ -25,6 +25,9 @@ PLACEHOLDERS = {
     "assoc1": "rtbassoc-0a1b2c3d4e5f60001",
     "assoc2": "rtbassoc-0a1b2c3d4e5f60002",
     "sg": "sg-0a1b2c3d4e5f60001",
+    "service": "vpce-svc-0a1b2c3d4e5f60001",
+    "consumer_endpoint": "vpce-0a1b2c3d4e5f6000c",
+    "nlb": "arn:aws:elasticloadbalancing:us-east-1:123456789012:loadbalancer/net/orders-api/50dc6c495c0c9188",
 }
 PLACEHOLDER_ACCOUNT = "123456789012"
 PLACEHOLDER_REGION = "us-east-1"
@@ -111,6 +114,52 @@ def seed_vpc(ec2: Any, region: str, *, cidr: str = "10.0.0.0/16", s3_policy: str
             PolicyDocument=s3_policy or FULL_ACCESS_POLICY,
         )["VpcEndpoint"]["VpcEndpointId"]
     return w
+
+
+@dataclass
+class ServiceWorld:
+    """Ids of one seeded endpoint service (the provider side of PrivateLink): `service`, `service_name`, `nlb`,
+    and `consumer_endpoint` once a consumer connects (`connect`)."""
+
+    region: str
+    ids: dict[str, str] = field(default_factory=dict)
+
+    def mapping(self) -> dict[str, str]:
+        return {PLACEHOLDERS[k]: v for k, v in self.ids.items() if k in PLACEHOLDERS}
+
+
+def seed_endpoint_service(ec2: Any, elbv2: Any, region: str, *, principals: tuple[str, ...] = (),
+                          acceptance_required: bool = False, name: str = "orders-api",
+                          cidr: str = "10.200.0.0/16") -> ServiceWorld:
+    """An endpoint service published through a Network Load Balancer in its own VPC, allowing `principals`."""
+    w = ServiceWorld(region)
+    vpc = ec2.create_vpc(CidrBlock=cidr, TagSpecifications=[
+        {"ResourceType": "vpc", "Tags": [{"Key": "Name", "Value": f"{name}-provider"}]}])["Vpc"]["VpcId"]
+    base = cidr.split(".")
+    subnet = ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base[0]}.{base[1]}.1.0/24",
+                               AvailabilityZone=f"{region}a")["Subnet"]["SubnetId"]
+    nlb = elbv2.create_load_balancer(Name=name, Subnets=[subnet], Type="network", Scheme="internal")[
+        "LoadBalancers"][0]["LoadBalancerArn"]
+    service = ec2.create_vpc_endpoint_service_configuration(
+        NetworkLoadBalancerArns=[nlb], AcceptanceRequired=acceptance_required,
+        TagSpecifications=[{"ResourceType": "vpc-endpoint-service", "Tags": [{"Key": "Name", "Value": name}]}],
+    )["ServiceConfiguration"]
+    if principals:
+        ec2.modify_vpc_endpoint_service_permissions(ServiceId=service["ServiceId"],
+                                                    AddAllowedPrincipals=list(principals))
+    w.ids.update(service=service["ServiceId"], service_name=service["ServiceName"], nlb=nlb, provider_vpc=vpc)
+    return w
+
+
+def connect(consumer_ec2: Any, service: ServiceWorld, *, cidr: str = "10.201.0.0/16") -> str:
+    """A consumer's interface endpoint to the service (in the consumer's account); returns its id."""
+    vpc = consumer_ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]
+    base = cidr.split(".")
+    subnet = consumer_ec2.create_subnet(VpcId=vpc, CidrBlock=f"{base[0]}.{base[1]}.1.0/24")["Subnet"]["SubnetId"]
+    endpoint = consumer_ec2.create_vpc_endpoint(VpcId=vpc, ServiceName=service.ids["service_name"],
+                                                VpcEndpointType="Interface", SubnetIds=[subnet])["VpcEndpoint"]
+    service.ids["consumer_endpoint"] = endpoint["VpcEndpointId"]
+    return endpoint["VpcEndpointId"]
 
 
 def render_event(name: str, mapping: dict[str, str], *, account: str | None = None,
