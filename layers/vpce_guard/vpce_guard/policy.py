@@ -15,6 +15,13 @@ Design choices, and why:
 * **The fix only ever adds.** :func:`confine` appends one Deny statement and never edits or removes
   what the account owner wrote, so it can only take access away from principals outside the allowed
   organizations (and never from AWS service principals, which endpoints legitimately carry).
+* **The resource perimeter is the same idea, opt-in.** With ``resource_perimeter`` every Allow
+  must also keep callers (insiders included) on resources of the allowed organizations
+  (``aws:ResourceOrgID``), and the fix appends a second Deny shaped like AWS's published resource
+  perimeter (``EnforceResourcePerimeterAWSResources`` in aws-samples/data-perimeter-policy-examples,
+  service_control_policies/resource_perimeter_scp.json: Deny unless ``StringNotEqualsIfExists
+  aws:ResourceOrgID``, AWS-owned resources in ``NotResource``), with ``Principal: "*"`` and the
+  AWS-service exception of AWS's endpoint policy examples (``AllowRequestsByAWSServicePrincipals``).
 * **AWS-owned resources may be exempt, and only by exact bucket.** Instances in private subnets
   install packages through the S3 endpoint without credentials (yum/dnf read the Amazon Linux
   repositories anonymously), so a perimeter that denies anonymous callers everywhere breaks patching.
@@ -33,6 +40,8 @@ from dataclasses import dataclass
 from typing import Any
 
 GUARD_SID: str = "VpceGuardDenyOutsideOrg"
+#: Sid of the resource-perimeter Deny (``resource_perimeter``): requests to resources outside the organization.
+RESOURCE_GUARD_SID: str = "VpceGuardDenyOutsideOrgResources"
 #: Hard AWS limit on an endpoint policy document, whitespace included; not adjustable.
 MAX_POLICY_CHARS: int = 20480
 
@@ -47,6 +56,8 @@ _ORG_PATHS_KEY = "aws:principalorgpaths"
 _ACCOUNT_KEY = "aws:principalaccount"
 _PRINCIPAL_ARN_KEY = "aws:principalarn"
 _IS_SERVICE_KEY = "aws:principalisawsservice"
+_RESOURCE_ORG_KEY = "aws:resourceorgid"
+_RESOURCE_ACCOUNT_KEY = "aws:resourceaccount"
 
 #: Characters that make a pattern match more than its literal text: IAM wildcards, and the start
 #: of a policy variable (``${aws:username}``), whose value we cannot know.
@@ -484,6 +495,109 @@ def _allow_is_confined(
 
 
 # --------------------------------------------------------------------------------------------
+# Is an Allow confined to the organization's resources? (resource perimeter, opt-in)
+# --------------------------------------------------------------------------------------------
+
+
+def _for_services_only(stmt: dict) -> bool:
+    """Does the statement apply to AWS service principals only (its Principal, or a condition requiring one)?
+
+    AWS's endpoint policy examples let service principals through (``AllowRequestsByAWSServicePrincipals``):
+    they act on resources AWS owns on the caller's behalf, so the resource perimeter does not apply to them.
+    """
+    if "NotPrincipal" not in stmt and isinstance(stmt.get("Principal"), dict) and stmt["Principal"]:
+        principal = stmt["Principal"]
+        if set(principal) == {"Service"} and _as_list(principal["Service"]):
+            return True
+    for operator, key, values in _conditions(stmt):
+        prefix, base, if_exists = _split_operator(operator)
+        if key == _IS_SERVICE_KEY and base == "bool" and not if_exists and prefix == "" and values and all(
+                _is_true(v) for v in values):
+            return True
+    return False
+
+
+def _resource_condition_confines(operator: str, key: str, values: list[Any], orgs: frozenset[str],
+                                 accounts: frozenset[str]) -> bool:
+    """True when this one condition alone keeps requests on resources of the allowed organizations.
+
+    IfExists and ForAllValues never confine: both hold when the key is missing, and aws:ResourceOrgID is
+    missing for a resource whose account is in no organization at all.
+    """
+    prefix, base, if_exists = _split_operator(operator)
+    if if_exists or prefix not in ("", "foranyvalue") or not values or not all(isinstance(v, str) for v in values):
+        return False
+    if key == _RESOURCE_ORG_KEY:
+        if base == "stringequals":
+            return all(v in orgs for v in values)
+        if base == "stringequalsignorecase":
+            return all(v.lower() in {o.lower() for o in orgs} for v in values)
+        if base == "stringlike":
+            return all(not _has_wildcard(v) and v in orgs for v in values)
+        return False
+    if key == _RESOURCE_ACCOUNT_KEY and accounts:
+        if base in ("stringequals", "stringequalsignorecase"):
+            return all(v in accounts for v in values)
+        if base == "stringlike":
+            return all(not _has_wildcard(v) and v in accounts for v in values)
+    return False
+
+
+def _deny_condition_is_resource_org_check(deny: dict, orgs: frozenset[str]) -> bool:
+    """Is the Deny's Condition nothing but "the resource is outside the allowed organizations"?
+
+    Accepted: StringNotEquals[IgnoreCase][IfExists] on aws:ResourceOrgID with allowed ids only (a missing key
+    makes both forms deny), optionally with BoolIfExists aws:PrincipalIsAWSService false. No Condition at all
+    denies everyone everything, which certainly keeps callers off foreign resources.
+    """
+    if not deny.get("Condition"):
+        return True
+    has_check = False
+    for operator, key, values in _conditions(deny):
+        prefix, base, if_exists = _split_operator(operator)
+        if prefix:
+            return False
+        if key == _RESOURCE_ORG_KEY and base == "stringnotequals":
+            if not all(isinstance(v, str) and v in orgs for v in values):
+                return False
+            has_check = True
+        elif key == _RESOURCE_ORG_KEY and base == "stringnotequalsignorecase":
+            if not all(isinstance(v, str) and v.lower() in {o.lower() for o in orgs} for v in values):
+                return False
+            has_check = True
+        elif key == _IS_SERVICE_KEY and base == "bool" and if_exists and values and all(map(_is_false, values)):
+            continue
+        else:
+            return False
+    return has_check
+
+
+def _resource_deny_covers(deny: dict, allow: dict, orgs: frozenset[str], exempt: frozenset[str]) -> bool:
+    """Does this Deny take away, from every non-service caller, whatever the Allow grants on resources outside
+    the allowed organizations (exempt resources aside)?"""
+    if any(element in deny and f"Not{element}" in deny for element in ("Action", "Resource", "Principal")):
+        return False
+    if "NotPrincipal" in deny or not _grants_to_everyone(deny.get("Principal")) or "NotAction" in deny:
+        return False
+    if "NotResource" in deny:
+        resources_covered = _not_resource_within_exempt(deny, exempt)
+    else:
+        resources_covered = _element_covered(deny, allow, "Resource", ignore_case=False, exempt=exempt)
+    return (resources_covered and _element_covered(deny, allow, "Action", ignore_case=True)
+            and _deny_condition_is_resource_org_check(deny, orgs))
+
+
+def _allow_is_resource_confined(allow: dict, denies: list[dict], orgs: frozenset[str], accounts: frozenset[str],
+                                exempt: frozenset[str]) -> bool:
+    return (
+        _for_services_only(allow)
+        or any(_resource_condition_confines(op, key, values, orgs, accounts) for op, key, values in _conditions(allow))
+        or _only_exempt_resources(allow, exempt)
+        or any(_resource_deny_covers(deny, allow, orgs, exempt) for deny in denies)
+    )
+
+
+# --------------------------------------------------------------------------------------------
 # Reasons
 # --------------------------------------------------------------------------------------------
 
@@ -524,6 +638,11 @@ def _statement_label(number: int, stmt: dict) -> str:
     return label
 
 
+def _describe_outside_resources(number: int, stmt: dict) -> str:
+    return (f"{_statement_label(number, stmt)} lets callers reach resources outside the organization "
+            "without an aws:ResourceOrgID condition")
+
+
 def _describe_exempt(number: int, stmt: dict) -> str:
     return (
         f"{_statement_label(number, stmt)} is open to principals outside the organization only on "
@@ -542,6 +661,7 @@ def analyse(
     org_account_ids: Iterable[str] = (),
     *,
     aws_owned_resource_arns: Iterable[str] = (),
+    resource_perimeter: bool = False,
 ) -> PolicyVerdict:
     """Is every Allow statement confined to principals of ``allowed_org_ids``?
 
@@ -555,6 +675,12 @@ def analyse(
     or no Resource at all) means it is judged as before.
     With no ``allowed_org_ids`` no org condition can confine, yet the verdict stays meaningful
     (service and account confinement still count), so unlike :func:`confine` this does not raise.
+
+    With ``resource_perimeter`` every Allow must also keep callers on resources of ``allowed_org_ids``:
+    a condition pins aws:ResourceOrgID to them (or aws:ResourceAccount to ``org_account_ids``), it
+    applies to AWS service principals only, it names only exempt resources, or a Deny in the policy
+    takes away everything it grants on other organizations' resources (:func:`resource_guard_statement`).
+
     Raises :class:`PolicyError` when the document cannot be read and ``ValueError`` for an exempt
     pattern :func:`check_aws_owned_pattern` refuses.
     """
@@ -573,6 +699,8 @@ def analyse(
             reasons.append(_describe_open(number, stmt))
         elif exempt and not _allow_is_confined(stmt, denies, orgs, accounts):
             notes.append(_describe_exempt(number, stmt))
+        if resource_perimeter and not _allow_is_resource_confined(stmt, denies, orgs, accounts, exempt):
+            reasons.append(_describe_outside_resources(number, stmt))
     return PolicyVerdict(compliant=not reasons, reasons=tuple(reasons), notes=tuple(notes))
 
 
@@ -603,15 +731,42 @@ def guard_statement(allowed_org_ids: Iterable[str], aws_owned_resource_arns: Ite
     }
 
 
-def _free_sid(statements: list[dict]) -> str:
-    """GUARD_SID, or GUARD_SID2, 3, ... when an older statement already uses it (we never edit it)."""
+def resource_guard_statement(allowed_org_ids: Iterable[str], aws_owned_resource_arns: Iterable[str] = ()) -> dict:
+    """The Deny :func:`confine` appends for the resource perimeter.
+
+    AWS's resource perimeter (``EnforceResourcePerimeterAWSResources``, resource_perimeter_scp.json in
+    aws-samples/data-perimeter-policy-examples) in an endpoint policy: deny requests to resources whose
+    aws:ResourceOrgID is not an allowed organization (``IfExists``: also when the resource's account is in no
+    organization), AWS-owned resources left out (``NotResource``), AWS service principals let through as
+    AWS's endpoint policy examples do (``BoolIfExists aws:PrincipalIsAWSService=false``).
+    """
+    orgs = _id_set(allowed_org_ids)
+    if not orgs:
+        raise ValueError("allowed_org_ids is empty: there is no organization to confine the policy to")
+    exempt = _exempt_set(aws_owned_resource_arns)
+    resources: dict[str, Any] = {"NotResource": sorted(exempt)} if exempt else {"Resource": "*"}
+    return {
+        "Sid": RESOURCE_GUARD_SID,
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": "*",
+        **resources,
+        "Condition": {
+            "StringNotEqualsIfExists": {"aws:ResourceOrgID": sorted(orgs)},
+            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
+        },
+    }
+
+
+def _free_sid(statements: list[dict], base: str = GUARD_SID) -> str:
+    """`base`, or base2, 3, ... when an older statement already uses it (we never edit it)."""
     taken = {s.get("Sid") for s in statements if isinstance(s.get("Sid"), str)}
-    if GUARD_SID not in taken:
-        return GUARD_SID
+    if base not in taken:
+        return base
     number = 2
-    while f"{GUARD_SID}{number}" in taken:
+    while f"{base}{number}" in taken:
         number += 1
-    return f"{GUARD_SID}{number}"
+    return f"{base}{number}"
 
 
 def confine(
@@ -620,16 +775,18 @@ def confine(
     org_account_ids: Iterable[str] = (),
     *,
     aws_owned_resource_arns: Iterable[str] = (),
+    resource_perimeter: bool = False,
 ) -> ConfineResult:
-    """Make the policy compliant by appending :func:`guard_statement`; no-op when already compliant.
+    """Make the policy compliant by appending :func:`guard_statement` (and, with ``resource_perimeter``,
+    :func:`resource_guard_statement`), each only when needed; no-op when already compliant.
 
     Every existing statement is kept as it is, so nothing an insider or an AWS service could do
-    before is taken away. ``aws_owned_resource_arns`` (the caller passes them for S3 endpoints
-    only) are left out of the guard and out of the judgement, as in :func:`analyse`; requests on
-    them are allowed or denied exactly as before the fix. Returns ``refused`` (and no document)
-    when the result would not fit in an endpoint policy. Raises ``ValueError`` when
-    ``allowed_org_ids`` is empty or an exempt pattern is refused, and :class:`PolicyError` when the
-    document cannot be read.
+    before is taken away, except (with ``resource_perimeter``) reaching resources outside the allowed
+    organizations. ``aws_owned_resource_arns`` (the caller passes them for S3 endpoints only) are
+    left out of the guards and out of the judgement, as in :func:`analyse`; requests on them are
+    allowed or denied exactly as before the fix. Returns ``refused`` (and no document) when the
+    result would not fit in an endpoint policy. Raises ``ValueError`` when ``allowed_org_ids`` is
+    empty or an exempt pattern is refused, and :class:`PolicyError` when the document cannot be read.
     """
     orgs = _id_set(allowed_org_ids)
     if not orgs:
@@ -637,17 +794,27 @@ def confine(
     accounts = _id_set(org_account_ids)  # once: the caller may have passed a one-shot iterator
     exempt = _exempt_set(aws_owned_resource_arns)
     policy = parse_policy(doc)
-    if analyse(policy, orgs, accounts, aws_owned_resource_arns=exempt).compliant:
+    if analyse(policy, orgs, accounts, aws_owned_resource_arns=exempt, resource_perimeter=resource_perimeter).compliant:
         return ConfineResult(changed=False, document=None)
 
     statements = _statements(policy)
-    guard = guard_statement(orgs, exempt)
-    guard["Sid"] = _free_sid(statements)
+    added: list[dict] = []
+    if not analyse(policy, orgs, accounts, aws_owned_resource_arns=exempt).compliant:
+        guard = guard_statement(orgs, exempt)
+        guard["Sid"] = _free_sid(statements)
+        added.append(guard)
+    if resource_perimeter:
+        denies = [s for s in statements if s["Effect"] == "Deny"]
+        if not all(_allow_is_resource_confined(s, denies, orgs, accounts, exempt)
+                   for s in statements if s["Effect"] == "Allow"):
+            guard = resource_guard_statement(orgs, exempt)
+            guard["Sid"] = _free_sid(statements, RESOURCE_GUARD_SID)
+            added.append(guard)
     fixed = dict(policy)  # keeps Version (or its absence) and any other top-level key, in order
-    fixed["Statement"] = [*statements, guard]
+    fixed["Statement"] = [*statements, *added]
 
-    after = analyse(fixed, orgs, accounts, aws_owned_resource_arns=exempt)
-    if not after.compliant:  # cannot happen with this Deny; refuse rather than write a half-fix
+    after = analyse(fixed, orgs, accounts, aws_owned_resource_arns=exempt, resource_perimeter=resource_perimeter)
+    if not after.compliant:  # cannot happen with these Denies; refuse rather than write a half-fix
         return ConfineResult(
             changed=False, document=None, refused="the guard statement did not confine: " + "; ".join(after.reasons)
         )

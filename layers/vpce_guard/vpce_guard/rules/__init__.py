@@ -14,6 +14,14 @@ from ..models import Finding, Snapshot, Vpc
 
 RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
 
+#: Services whose endpoints get the resource perimeter in `identity+resource` mode. Their AWS-owned resources
+#: can be named as S3 ARNs (AwsOwnedResourceArns) or they need none (DynamoDB: AWS's service-specific guidance
+#: lists no consideration for a resource perimeter on its endpoints). Other services' endpoints need AWS-owned
+#: resources S3 ARNs cannot name (SSM documents and parameters, Amazon's AMIs, Lambda layers, ECR repositories in
+#: AWS accounts; aws-samples/data-perimeter-policy-examples, vpc_endpoint_policies/), so they keep the identity
+#: perimeter only (docs/endpoint-services.md).
+RESOURCE_PERIMETER_SERVICES = frozenset({"s3", "dynamodb"})
+
 #: Parts of a snapshot beyond the endpoints themselves that a rule may read; inventory.py reads only the parts
 #: some active rule declares (each costs AWS calls: DescribeRouteTables, DescribeVpcs, two DescribeVpcAttribute
 #: per VPC, DescribeVpcEndpointServices, DescribeSubnets, DescribeSecurityGroups, DescribePrefixLists). A rule
@@ -57,6 +65,11 @@ class RuleContext:
 
     def excluded(self, tags: dict[str, str]) -> bool:
         return tags.get(self.exclude_tag_key, "").strip().lower() == self.exclude_tag_value
+
+    def resource_perimeter_for(self, service_short_name: str) -> bool:
+        """Does the resource perimeter apply to endpoints of this service (`s3`, `dynamodb`, …)?"""
+        return (self.perimeter is Perimeter.IDENTITY_AND_RESOURCE
+                and service_short_name in RESOURCE_PERIMETER_SERVICES)
 
     def aws_owned_resources(self, region: str) -> tuple[str, ...]:
         """The exempt resource ARNs of one region's S3 (placeholders filled in)."""

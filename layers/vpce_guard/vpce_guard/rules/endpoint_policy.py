@@ -39,7 +39,9 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     its own condition or by a Deny that covers it; AWS service principals do not count as outsiders.
     On S3 endpoints the configured AWS-owned resources (AWS_OWNED_RESOURCE_ARNS: the Amazon Linux
     repositories by default) stay outside the perimeter, so anonymous package downloads keep working.
-    The fix appends one Deny statement and never changes or removes an existing statement."""
+    With PERIMETER=identity+resource, every Allow on S3 and DynamoDB endpoints must also keep callers on
+    resources of the allowed organizations (aws:ResourceOrgID), the same AWS-owned resources aside.
+    The fix appends one Deny statement per perimeter and never changes or removes an existing statement."""
     out: list[Finding] = []
     for ep in snapshot.endpoints.values():
         base = {"rule_id": RULE_ID, "resource_id": ep.id, "resource_type": "vpc-endpoint", "vpc_id": ep.vpc_id}
@@ -55,22 +57,27 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
                                reason=f"endpoint is owned by account {ep.owner_id}; its owner's deployment covers it"))
             continue
         exempt = _aws_owned_resources(ep, ctx)
-        details = {"aws_owned_resource_arns": list(exempt)} if exempt else {}
+        resources_too = ctx.resource_perimeter_for(ep.service_short_name)
+        details: dict[str, object] = {"aws_owned_resource_arns": list(exempt)} if exempt else {}
+        if resources_too:
+            details["perimeter"] = "identity+resource"
         try:
             verdict = policy.analyse(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids,
-                                     aws_owned_resource_arns=exempt)
+                                     aws_owned_resource_arns=exempt, resource_perimeter=resources_too)
         except policy.PolicyError as exc:
             out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=f"policy cannot be read: {exc}",
                                details={"unfixable": "the policy is not a valid policy document"}))
             continue
         if verdict.compliant:
             reason = "every Allow is confined to the allowed organizations"
+            if resources_too:
+                reason += " and to their resources"
             if verdict.notes:
                 reason += " (" + "; ".join(verdict.notes) + ")"
             out.append(Finding(**base, status=Status.COMPLIANT, reason=reason, details=details))
             continue
         fix = policy.confine(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids,
-                             aws_owned_resource_arns=exempt)
+                             aws_owned_resource_arns=exempt, resource_perimeter=resources_too)
         reason = "; ".join(verdict.reasons) or "policy allows principals outside the organization"
         if fix.refused or not fix.document:
             out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason,

@@ -13,6 +13,7 @@ from . import RuleContext, register
 from ._service_principals import (
     LIVE_CONNECTION_STATES,
     OUTSIDER,
+    PARTNER,
     UNVERIFIED,
     base,
     connection_details,
@@ -44,7 +45,9 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         flagged = [(c, v) for c, v in live if v.kind in (OUTSIDER, UNVERIFIED)]
         details = {"connections": connection_details(live)} if live else {}
         if not flagged:
-            reason = (f"{len(live)} connection(s), none from outside the organization" if live
+            partners = sum(1 for _, v in live if v.kind == PARTNER)
+            reason = (f"{len(live)} connection(s), none from outside the organization"
+                      + (f" but named partners ({partners})" if partners else "") if live
                       else "no endpoint is connected")
             out.append(Finding(**base(RULE_ID, service), status=Status.COMPLIANT, reason=reason, details=details))
             continue

@@ -14,6 +14,7 @@ from ..models import Action, Finding, Snapshot, Status
 from . import RuleContext, register
 from ._service_principals import (
     OUTSIDER,
+    PARTNER,
     PENDING_CONNECTION_STATES,
     UNVERIFIED,
     base,
@@ -49,7 +50,9 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         flagged = [(c, v) for c, v in pending if v.kind in (OUTSIDER, UNVERIFIED)]
         details = {"pending": connection_details(pending)} if pending else {}
         if not flagged:
-            reason = (f"{len(pending)} pending request(s), none from outside the organization" if pending
+            partners = sum(1 for _, v in pending if v.kind == PARTNER)
+            reason = (f"{len(pending)} pending request(s), none from outside the organization"
+                      + (f" but named partners ({partners})" if partners else "") if pending
                       else "no connection request is pending")
             out.append(Finding(**base(RULE_ID, service), status=Status.COMPLIANT, reason=reason, details=details))
             continue

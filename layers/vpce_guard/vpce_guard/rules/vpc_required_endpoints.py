@@ -138,7 +138,6 @@ def _creations(snapshot: Snapshot, ctx: RuleContext, vpc: Vpc, live: list[Endpoi
         if refused := _vpc_dns.not_owner_reason(vpc, snapshot.account):
             return [], refused
         actions += _vpc_dns.enable_actions(vpc, _vpc_dns.missing_attributes(vpc, hostnames=True))
-    confined = policy.confine(None, ctx.allowed_org_ids, ctx.org_account_ids).document
     for req, names, gone in missing:
         kind = req.create_type()
         service = f"{_service_prefix(snapshot.region)}.{snapshot.region}.{req.service}"
@@ -146,7 +145,8 @@ def _creations(snapshot: Snapshot, ctx: RuleContext, vpc: Vpc, live: list[Endpoi
                                      "tags": {CREATED_TAG: " ".join(names)},
                                      "client_token": _client_token(vpc.id, service, kind, gone)}
         if service not in snapshot.policy_unsupported_services:
-            params["policy_document"] = confined
+            params["policy_document"] = policy.confine(None, ctx.allowed_org_ids, ctx.org_account_ids,
+                                                       resource_perimeter=ctx.resource_perimeter_for(req.service)).document
         if kind == "Gateway":
             if not tables:
                 return [], f"no route table of {vpc.id} was read to associate a new {req.service} gateway endpoint with"
