@@ -131,15 +131,13 @@ def test_partners_stay_but_still_need_acceptance(ec2: Any, elbv2: Any, member: s
 
 def test_accounts_nobody_could_place_are_reported_and_never_removed(
         ec2: Any, elbv2: Any, warm: Callable[..., WarmHandler], monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.support.botocore_hooks import json_error
+    from tests.support.botocore_hooks import FailTimes, json_error
 
     service = seed_endpoint_service(ec2, elbv2, REGION, principals=("*", f"arn:aws:iam::{OUTSIDER}:root"))
     handler = warm(REMOVE_OUTSIDE_PRINCIPALS="true")
 
-    def refuse(request: Any, **_: Any) -> Any:
-        return json_error(request, "AccessDeniedException", "not a delegated administrator")
-
-    install(monkeypatch, "before-send.organizations.DescribeAccount", refuse)
+    install(monkeypatch, "before-send.organizations.DescribeAccount", FailTimes(99, lambda request: json_error(
+        request, "AccessDeniedException", "not a delegated administrator")))
     result = handler(render_event("modify-vpc-endpoint-service-permissions.json", service.mapping()))
 
     allowed = [r for r in result["results"] if r["rule_id"] == ALLOWED]

@@ -31,6 +31,13 @@ def ec2_error(request: Any, code: str, message: str, status: int = 400) -> AWSRe
     return AWSResponse(request.url, status, {}, _Body(body))
 
 
+def ec2_response(request: Any, operation: str, body: str) -> AWSResponse:
+    """A successful EC2 answer (query protocol XML) to `operation` with `body` inside its response element."""
+    xml = (f'<{operation}Response xmlns="http://ec2.amazonaws.com/doc/2016-11-15/"><requestId>test</requestId>'
+           f"{body}</{operation}Response>").encode()
+    return AWSResponse(request.url, 200, {}, _Body(xml))
+
+
 def json_error(request: Any, code: str, message: str, status: int = 400) -> AWSResponse:
     body = json.dumps({"__type": f"com.amazonaws.dynamodb.v20120810#{code}", "message": message}).encode()
     return AWSResponse(request.url, status, {"x-amzn-errortype": code}, _Body(body))
