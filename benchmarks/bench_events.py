@@ -11,6 +11,14 @@ as `devkit.seed.seed_vpc` does (an S3 gateway endpoint and an SSM interface endp
 
 Where the event describes a change that leaves a trace (a deleted endpoint, a removed association), that
 change is made first, so the handler sees the world the event reports.
+
+Endpoint-service events (CreateVpcEndpointServiceConfiguration, ModifyVpcEndpointService*,
+AcceptVpcEndpointConnections) get an endpoint service of their own instead (`devkit.seed.seed_endpoint_service`):
+
+- compliant: allowed to a role of the account and to a member of the organization (placed once, by the warm-up),
+  acceptance required, a member's connection accepted;
+- violating: allowed to `*` and to an account outside the organization, acceptance off, that account's request
+  pending (made while acceptance was on) and another of its endpoints connected.
 """
 
 from __future__ import annotations
@@ -22,12 +30,16 @@ from typing import Any
 from devkit.api_calls import count_api_calls
 from devkit.paging import aws_paging
 
-from .harness import REGION, TABLE, environment, moto_world, ratio, timed
-from .lower_bounds import EventTruth, event_bound, needed_reads
+from .harness import ACCOUNT, REGION, TABLE, environment, moto_world, ratio, timed
+from .lower_bounds import Bound, EventTruth, ServiceEventTruth, event_bound, needed_reads, service_event_bound
 
 ENDPOINT_EVENTS = {"CreateVpcEndpoint", "ModifyVpcEndpoint", "DeleteVpcEndpoints"}
 VPC_EVENTS = {"ModifyVpcAttribute", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress",
               "ModifySecurityGroupRules"}
+SERVICE_EVENTS = {"CreateVpcEndpointServiceConfiguration", "ModifyVpcEndpointServiceConfiguration",
+                  "ModifyVpcEndpointServicePermissions", "AcceptVpcEndpointConnections"}
+#: An account outside the organization (moto: any account id behind assumed-role credentials).
+OUTSIDER = "999988887777"
 
 
 @dataclass
@@ -80,6 +92,43 @@ def _truth(name: str, event_name: str, world: Any, violating: bool) -> EventTrut
         vpc_fixes=1 if violating and interface else 0, deleted=bool(deleted))
 
 
+def _account_ec2(account: str) -> Any:
+    import boto3
+
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/consumer", RoleSessionName="consumer")["Credentials"]
+    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+def _service_world(ec2: Any, n: int, member: str, violating: bool) -> Any:
+    """An endpoint service as the module docstring describes it (the n-th: its own VPCs' CIDRs)."""
+    import boto3
+
+    from devkit.seed import connect, seed_endpoint_service
+
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    if violating:
+        service = seed_endpoint_service(ec2, elbv2, REGION, name=f"svc-{n}", cidr=f"10.{100 + n}.0.0/16",
+                                        acceptance_required=True, principals=("*", f"arn:aws:iam::{OUTSIDER}:root"))
+        outsider = _account_ec2(OUTSIDER)
+        connect(outsider, service, cidr=f"10.{150 + n}.0.0/16")
+        ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=False)
+        connect(outsider, service, cidr=f"10.{200 + n}.0.0/16")  # accepted at once
+    else:
+        service = seed_endpoint_service(ec2, elbv2, REGION, name=f"svc-{n}", cidr=f"10.{100 + n}.0.0/16",
+                                        acceptance_required=False,
+                                        principals=(f"arn:aws:iam::{ACCOUNT}:role/app", f"arn:aws:iam::{member}:root"))
+        connect(_account_ec2(member), service, cidr=f"10.{150 + n}.0.0/16")
+        ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=True)
+    return service
+
+
+def _service_truth(violating: bool) -> ServiceEventTruth:
+    """With the template's defaults only acceptance is fixed; the outsider is asked about on every event."""
+    return ServiceEventTruth(accounts_to_place=1 if violating else 0, acceptance_fix=violating)
+
+
 def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
     from devkit import template
     from devkit.lambda_context import LocalLambdaContext
@@ -102,21 +151,37 @@ def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
         with count_api_calls() as warm:
             handler(_delivery(render_event("modify-vpc-attribute.json", warm_world.mapping())), ctx)
         cold_extra = dict(cold.calls - warm.calls)
+        # The organization's member behind the compliant services, placed once as a warm function would have.
+        import boto3
+
+        member = boto3.client("organizations", region_name=REGION).create_account(
+            AccountName="member", Email="member@example.com")["CreateAccountStatus"]["AccountId"]
+        warm_service = _service_world(mw.ec2, 0, member, violating=False)
+        handler(_delivery(render_event("modify-vpc-endpoint-service-configuration.json", warm_service.mapping())), ctx)
 
         reads_needed = needed_reads()
         files = files or (event_files()[:3] if quick else event_files())
         for i, name in enumerate(files):
             for j, scenario in enumerate(("compliant", "violating")):
                 violating = scenario == "violating"
-                world = seed_vpc(mw.ec2, REGION, name=f"{scenario}-{i}", cidr=f"10.{2 * i + j + 1}.0.0/16",
-                                 s3_policy=None if violating else confined_policy(mw.org_id),
-                                 associate_all=not violating, dns_hostnames=not violating)
-                _prepare(name, world, mw.ec2)
-                event = _delivery(render_event(name, world.mapping()))
-                with count_api_calls() as calls:
-                    summary, seconds = timed(lambda event=event: handler(event, ctx))
-                truth = _truth(name, event["detail"]["eventName"], world, violating)
-                bound = event_bound(truth, summary["ledger_items"], reads_needed)
+                event_name = render_event(name, {})["detail"]["eventName"]
+                bound: Bound
+                if event_name in SERVICE_EVENTS:
+                    world = _service_world(mw.ec2, 2 * i + j + 1, member, violating)
+                    event = _delivery(render_event(name, world.mapping()))
+                    with count_api_calls() as calls:
+                        summary, seconds = timed(lambda event=event: handler(event, ctx))
+                    bound = service_event_bound(_service_truth(violating), summary["ledger_items"], reads_needed)
+                else:
+                    world = seed_vpc(mw.ec2, REGION, name=f"{scenario}-{i}", cidr=f"10.{2 * i + j + 1}.0.0/16",
+                                     s3_policy=None if violating else confined_policy(mw.org_id),
+                                     associate_all=not violating, dns_hostnames=not violating)
+                    _prepare(name, world, mw.ec2)
+                    event = _delivery(render_event(name, world.mapping()))
+                    with count_api_calls() as calls:
+                        summary, seconds = timed(lambda event=event: handler(event, ctx))
+                    truth = _truth(name, event["detail"]["eventName"], world, violating)
+                    bound = event_bound(truth, summary["ledger_items"], reads_needed)
                 statuses: dict[str, int] = summary["counts"]
                 results.append(EventResult(
                     event=name, event_name=event["detail"]["eventName"], scenario=scenario, calls=calls.total,

@@ -21,7 +21,14 @@ Conventions (each stated in the README's Performance section):
 - safety (README "Operations"): an event handler that must do nothing on a redelivered event needs one
   conditional write per event to claim its id (Powertools Idempotency also stores the result: one more);
   fixing a resource needs its recent fixes first, one Query on its ledger partition (flap protection);
-  the exemption registry is cached by a warm function, so it costs nothing per event.
+  the exemption registry is cached by a warm function, so it costs nothing per event;
+- endpoint services (docs/endpoint-services.md): the services of an account-region are one listing (by id for
+  an event); who may connect has no batch API (one DescribeVpcEndpointServicePermissions per service); the
+  connections of every service are one listing; an account the configuration cannot place costs one
+  organizations:DescribeAccount, except a member a warm function placed before (an account outside the
+  organization is asked about every time: it may have joined since, and acting on a stale "outsider" would
+  remove an insider). RemoveAllowedPrincipals and RejectVpcEndpointConnections take lists: one write each per
+  service, whatever the number of principals or requests.
 """
 
 from __future__ import annotations
@@ -34,7 +41,8 @@ from devkit.paging import pages
 from vpce_guard.models import OPEN_STATUSES
 
 #: Parts of a snapshot a rule can read beyond the endpoints themselves.
-ALL_READS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
+ALL_READS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services", "service_configurations",
+                       "service_connections"})
 LEDGER_BATCH = 25
 
 
@@ -138,9 +146,51 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
     return b
 
 
+@dataclass(frozen=True)
+class ServiceEventTruth:
+    """What an endpoint-service event is about, from the seeded world (not from our code)."""
+
+    #: Accounts named by the service's principals or connections that only AWS Organizations can place, and that
+    #: a warm function cannot have placed before (outside the organization, or never seen).
+    accounts_to_place: int = 0
+    #: What the enabled fixes must change: acceptance turned on, principals removed, requests rejected.
+    acceptance_fix: bool = False
+    principals_to_remove: int = 0
+    requests_to_reject: int = 0
+    #: The service no longer exists when the event is read (only the listing is needed).
+    gone: bool = False
+
+
+def service_event_bound(truth: ServiceEventTruth, ledger_items: int, reads: frozenset[str]) -> Bound:
+    b = Bound()
+    b.add("dynamodb:PutItem", 1, "claim the event id (a redelivery must do nothing)")
+    if "service_configurations" in reads:
+        b.add("ec2:DescribeVpcEndpointServiceConfigurations", 1, "the named service")
+        if not truth.gone:
+            b.add("ec2:DescribeVpcEndpointServicePermissions", 1, "who may connect to it (no batch API)")
+            if "service_connections" in reads:
+                b.add("ec2:DescribeVpcEndpointConnections", 1, "who asked or is connected")
+            b.add("organizations:DescribeAccount", truth.accounts_to_place, "place each account nobody placed before")
+    writes = {"ec2:ModifyVpcEndpointServiceConfiguration": int(truth.acceptance_fix),
+              "ec2:ModifyVpcEndpointServicePermissions": int(truth.principals_to_remove > 0),
+              "ec2:RejectVpcEndpointConnections": int(truth.requests_to_reject > 0)}
+    if any(writes.values()):
+        b.add("dynamodb:Query", 1, "recent fixes of the service (flap protection)")
+        b.add("dynamodb:BatchWriteItem", 1, "the fixes, written ahead as pending")
+        for op, n in writes.items():
+            b.add(op, n, "one call, however many principals or requests it names")
+        b.add("ec2:DescribeVpcEndpointServiceConfigurations", 1, "read back what was written")
+        if truth.principals_to_remove:
+            b.add("ec2:DescribeVpcEndpointServicePermissions", 1, "read back the allowed principals")
+        if truth.requests_to_reject:
+            b.add("ec2:DescribeVpcEndpointConnections", 1, "read back the connections")
+    b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
+    return b
+
+
 def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpoints: int, ledger_items: int,
                 reads: frozenset[str], to_fix: int = 0, vpcs_with_interface_endpoints: int | None = None,
-                state_keys: int = 0) -> Bound:
+                state_keys: int = 0, services: int = 0) -> Bound:
     """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint; and, for a
     ledger that records changes (`state_keys` (resource, rule) pairs evaluated), their current state read in
     batches of 100."""
@@ -151,6 +201,12 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
         b.add("dynamodb:Query", len(OPEN_STATUSES), "the account-region's open findings, one page per open "
               "status, to close those the sweep no longer sees")
     b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
+    if "service_configurations" in reads:
+        b.add("ec2:DescribeVpcEndpointServiceConfigurations",
+              pages("ec2", "DescribeVpcEndpointServiceConfigurations", services), "all endpoint services, by page")
+        b.add("ec2:DescribeVpcEndpointServicePermissions", services, "who may connect, per service (no batch API)")
+        if services and "service_connections" in reads:
+            b.add("ec2:DescribeVpcEndpointConnections", 1, "the connections of every service")
     if "route_tables" in reads:
         b.add("ec2:DescribeRouteTables", pages("ec2", "DescribeRouteTables", route_tables), "all route tables")
     if "vpcs" in reads:

@@ -293,3 +293,99 @@ def test_a_rule_that_declares_no_reads_gets_every_snapshot_part() -> None:
 def test_time_in_calls_counts_overlapping_calls_once() -> None:
     calls = ApiCalls(intervals=[(0.0, 2.0), (1.0, 3.0), (5.0, 6.0), (5.5, 5.7)])
     assert calls.seconds_in_calls() == 4.0
+
+
+# ------------------------------------------------------------------------------------------- endpoint services
+def _service_handler(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> Any:
+    spec = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE}, overrides=overrides)
+    for k, v in spec.environment.items():
+        monkeypatch.setenv(k, v)
+    reset_process_caches()
+    return spec.load_handler()
+
+
+def _outside_ec2(account: str) -> Any:
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/consumer", RoleSessionName="consumer")["Credentials"]
+    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+def test_a_service_event_reads_the_service_once_and_places_only_unknown_accounts(
+        ec2: Any, org_id: str, ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from devkit.seed import seed_endpoint_service
+
+    member = boto3.client("organizations", region_name=REGION).create_account(
+        AccountName="m", Email="m@example.com")["CreateAccountStatus"]["AccountId"]
+    service = seed_endpoint_service(ec2, boto3.client("elbv2", region_name=REGION), REGION, acceptance_required=True,
+                                    principals=(f"arn:aws:iam::{ACCOUNT}:role/app", f"arn:aws:iam::{member}:root"))
+    handler = _service_handler(monkeypatch)
+    event = render_event("modify-vpc-endpoint-service-permissions.json", service.mapping())
+    with count_api_calls() as first:
+        handler(event, LocalLambdaContext())
+    with count_api_calls() as again:
+        result = handler({**event, "id": event["id"][:-4] + "beef"}, LocalLambdaContext())
+    assert {r["status"] for r in result["results"]} == {"compliant"}
+    assert first.count("organizations", "DescribeAccount") == 1, _fmt(first)  # the member; never our own account
+    # Warm: the service, who may connect, who is connected: one call each; the member is remembered.
+    assert again.reads("ec2") == {"DescribeVpcEndpointServiceConfigurations": 1,
+                                  "DescribeVpcEndpointServicePermissions": 1,
+                                  "DescribeVpcEndpointConnections": 1}, _fmt(again)
+    assert again.count("organizations") == 0 and not again.writes("ec2"), _fmt(again)
+
+
+def test_fixing_an_open_service_stays_within_one_and_a_half_times_its_lower_bound(
+        ec2: Any, org_id: str, ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from benchmarks.lower_bounds import ServiceEventTruth, needed_reads, service_event_bound
+    from devkit.seed import connect, seed_endpoint_service
+
+    outsider = "999988887777"
+    service = seed_endpoint_service(ec2, boto3.client("elbv2", region_name=REGION), REGION, acceptance_required=True,
+                                    principals=("*", f"arn:aws:iam::{outsider}:root"))
+    connect(_outside_ec2(outsider), service)
+    ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=False)
+    handler = _service_handler(monkeypatch, RemoveOutsidePrincipals="true", RejectOutsideConnections="true")
+    handler(render_event("modify-vpc-endpoint.json", seed_vpc(ec2, REGION, s3_policy=confined_policy(org_id),
+                                                               associate_all=True).mapping()), LocalLambdaContext())
+    event = render_event("modify-vpc-endpoint-service-permissions.json", service.mapping())
+    with count_api_calls() as calls:
+        result = handler(event, LocalLambdaContext())
+
+    statuses = sorted((r["rule_id"], r["status"]) for r in result["results"])
+    assert statuses == [("endpoint-service-acceptance", "remediated"),
+                        ("endpoint-service-accepted-connections", "compliant"),
+                        ("endpoint-service-allowed-principals", "remediated"),
+                        ("endpoint-service-allowed-principals", "remediated"),
+                        ("endpoint-service-pending-connections", "remediated")]
+    truth = ServiceEventTruth(accounts_to_place=1, acceptance_fix=True, principals_to_remove=2, requests_to_reject=1)
+    bound = service_event_bound(truth, result["ledger_items"], needed_reads())
+    msg = f"{_fmt(calls)}; bound {dict(bound.calls)}"
+    # One write per principal removed (each its own ledger record), where the floor removes them in one call.
+    assert calls.writes("ec2") == {"ModifyVpcEndpointServicePermissions": 2, "ModifyVpcEndpointServiceConfiguration": 1,
+                                   "RejectVpcEndpointConnections": 1}, msg
+    # Read, then read back once for all the writes.
+    assert calls.count("ec2", "DescribeVpcEndpointServiceConfigurations") == 2, msg
+    assert calls.count("ec2", "DescribeVpcEndpointServicePermissions") == 2, msg
+    assert calls.count("ec2", "DescribeVpcEndpointConnections") == 2, msg
+    assert calls.total <= 1.5 * bound.total, msg
+
+
+def test_a_sweep_reads_endpoint_services_by_listing_and_permissions_per_service(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    from devkit.seed import seed_endpoint_service
+
+    rt = _runtime()
+    with count_api_calls() as none:
+        _sweep(rt)
+    assert none.count("ec2", "DescribeVpcEndpointServiceConfigurations") == 1, _fmt(none)
+    assert none.count("ec2", "DescribeVpcEndpointServicePermissions") == 0, _fmt(none)
+    assert none.count("ec2", "DescribeVpcEndpointConnections") == 0, _fmt(none)
+    elbv2 = boto3.client("elbv2", region_name=REGION)
+    for n in range(3):
+        seed_endpoint_service(ec2, elbv2, REGION, name=f"svc-{n}", cidr=f"10.{210 + n}.0.0/16",
+                              acceptance_required=True, principals=(f"arn:aws:iam::{ACCOUNT}:root",))
+    with count_api_calls() as three:
+        _sweep(rt)
+    assert three.count("ec2", "DescribeVpcEndpointServiceConfigurations") == 1, _fmt(three)
+    assert three.count("ec2", "DescribeVpcEndpointServicePermissions") == 3, _fmt(three)  # no batch API
+    assert three.count("ec2", "DescribeVpcEndpointConnections") == 1, _fmt(three)

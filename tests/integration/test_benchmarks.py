@@ -7,7 +7,15 @@ benchmark reports on (calls are deterministic).
 from __future__ import annotations
 
 from benchmarks import bench_events
-from benchmarks.lower_bounds import ALL_READS, EventTruth, event_bound, ledger_calls, sweep_bound
+from benchmarks.lower_bounds import (
+    ALL_READS,
+    EventTruth,
+    ServiceEventTruth,
+    event_bound,
+    ledger_calls,
+    service_event_bound,
+    sweep_bound,
+)
 
 
 def test_sweep_lower_bound_counts_pages_per_vpc_attributes_and_ledger_batches() -> None:
@@ -58,3 +66,32 @@ def test_event_benchmark_runs_and_stays_within_its_target() -> None:
     assert set(cold) <= {"organizations:DescribeOrganization", "sts:GetCallerIdentity", "ec2:DescribePrefixLists",
                          "ssm:GetParameter", "ec2:DescribeVpcEndpointServices"}, cold
     assert set(cold.values()) == {1}, cold
+
+
+def test_endpoint_service_lower_bounds_count_one_write_per_kind_and_permissions_per_service() -> None:
+    fix_all = ServiceEventTruth(accounts_to_place=2, acceptance_fix=True, principals_to_remove=3, requests_to_reject=2)
+    b = service_event_bound(fix_all, 6, ALL_READS)
+    assert b.calls["ec2:ModifyVpcEndpointServicePermissions"] == 1  # RemoveAllowedPrincipals takes a list
+    assert b.calls["ec2:RejectVpcEndpointConnections"] == 1
+    assert b.calls["ec2:DescribeVpcEndpointServiceConfigurations"] == 2  # the read, and the read-back
+    assert b.calls["organizations:DescribeAccount"] == 2
+    assert dict(service_event_bound(ServiceEventTruth(), 4, ALL_READS).calls) == {
+        "dynamodb:PutItem": 1, "ec2:DescribeVpcEndpointServiceConfigurations": 1,
+        "ec2:DescribeVpcEndpointServicePermissions": 1, "ec2:DescribeVpcEndpointConnections": 1,
+        "dynamodb:BatchWriteItem": 1}
+    sweep = sweep_bound(endpoints=10, route_tables=11, vpcs=2, vpcs_with_endpoints=1, ledger_items=1,
+                        reads=ALL_READS, services=3)
+    assert sweep.calls["ec2:DescribeVpcEndpointServicePermissions"] == 3
+    assert sweep.calls["ec2:DescribeVpcEndpointConnections"] == 1
+    empty = sweep_bound(endpoints=10, route_tables=11, vpcs=2, vpcs_with_endpoints=1, ledger_items=1, reads=ALL_READS)
+    assert empty.calls["ec2:DescribeVpcEndpointServiceConfigurations"] == 1  # the listing is needed to know
+    assert "ec2:DescribeVpcEndpointConnections" not in empty.calls
+
+
+def test_endpoint_service_event_benchmark_stays_within_its_target() -> None:
+    result = bench_events.run(files=["modify-vpc-endpoint-service-permissions.json"])
+    cases = {c["scenario"]: c for c in result["cases"]}
+    assert cases["compliant"]["statuses"] == {"compliant": 4}
+    assert cases["violating"]["statuses"] == {"remediated": 1, "non_compliant": 3}  # acceptance: fix on by default
+    for case in cases.values():
+        assert case["ratio"] is not None and case["ratio"] <= 1.5, case

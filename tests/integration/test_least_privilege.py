@@ -20,7 +20,16 @@ import boto3
 import pytest
 
 from devkit import template
-from devkit.seed import PLACEHOLDERS, confined_policy, event_files, render_event, seed_vpc
+from devkit.seed import (
+    PLACEHOLDERS,
+    ServiceWorld,
+    confined_policy,
+    connect,
+    event_files,
+    render_event,
+    seed_endpoint_service,
+    seed_vpc,
+)
 from tests.support import iam_actions
 from tests.support.faults import FaultInjector
 
@@ -44,7 +53,9 @@ UNREACHED: dict[str, dict[str, str]] = {
     },
 }
 #: Parameters that turn on a fix that is off by default; each grants its permissions only then (Conditions).
-OPT_INS = {"CreateMissingEndpoints": "true", "AddEndpointIngress": "true"}
+OPT_INS = {"CreateMissingEndpoints": "true", "AddEndpointIngress": "true", "RemoveOutsidePrincipals": "true",
+           "RejectOutsideConnections": "true"}
+OUTSIDER = "999988887777"
 #: Permissions a call needs besides its own action (tag-on-create: CreateVpcEndpoint with TagSpecifications).
 IMPLIED = {"ec2:CreateTags": "ec2:CreateVpcEndpoint"}
 
@@ -109,14 +120,33 @@ def _delivery(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "id": str(uuid.uuid4())}
 
 
+def _outside_ec2() -> Any:
+    """EC2 of an account outside the organization (moto: any account behind assumed-role credentials)."""
+    creds = boto3.client("sts", region_name=REGION).assume_role(
+        RoleArn=f"arn:aws:iam::{OUTSIDER}:role/consumer", RoleSessionName="consumer")["Credentials"]
+    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
+def _open_service(ec2: Any) -> ServiceWorld:
+    """An endpoint service open to `*` and an outside account, acceptance off, with a stranger's request pending
+    (made while acceptance was on)."""
+    service = seed_endpoint_service(ec2, boto3.client("elbv2", region_name=REGION), REGION, acceptance_required=True,
+                                    principals=("*", f"arn:aws:iam::{OUTSIDER}:root"))
+    connect(_outside_ec2(), service)
+    ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=False)
+    return service
+
+
 def _record_cloudtrail_function(function: str, warm: Callable[..., WarmHandler], ec2: Any) -> set[str]:
     world = seed_vpc(ec2, REGION)
+    service = _open_service(ec2)
     recorder = FaultInjector()
     with recorder.installed():
         for mode in ("enforce", "dry_run"):  # settings are read at the first call: one loaded handler per mode
             handler = warm(function, MODE=mode)
             for name in event_files():
-                handler(_delivery(render_event(name, world.mapping())))
+                handler(_delivery(render_event(name, {**world.mapping(), **service.mapping()})))
         # A route table deleted before the event is read: the subnet it named leads to the VPC.
         handler(_delivery(render_event("associate-route-table.json", {
             **world.mapping(), PLACEHOLDERS["rt1"]: GONE_RTB, PLACEHOLDERS["rt2"]: GONE_RTB})))
@@ -151,21 +181,27 @@ def test_cloudtrail_function_is_allowed_every_call_it_makes_and_nothing_more(
 
 def test_opt_in_fixes_are_granted_only_when_opted_in_and_exactly_what_they_call(
         invoke: Callable[..., Any], ec2: Any, org_id: str) -> None:
-    """A VPC whose Session Manager profile lacks endpoints and whose endpoint group lacks HTTPS from the VPC:
-    with every opt-in on, the function creates endpoints and adds the rule; the role allows exactly that."""
+    """A VPC whose Session Manager profile lacks endpoints and whose endpoint group lacks HTTPS from the VPC, and an
+    endpoint service open to outsiders with a stranger's request pending: with every opt-in on, the function
+    creates endpoints, adds the rule, removes the outside principals and rejects the request; the role allows
+    exactly that."""
     world = seed_vpc(ec2, REGION, s3_policy=confined_policy(org_id), associate_all=True, dns_hostnames=True,
                      https_from_vpc=False, vpc_tags={"vpce-guard:profiles": "ssm-session-manager"})
+    service = _open_service(ec2)
     recorder = FaultInjector()
     with recorder.installed():
         invoke(render_event("modify-vpc-attribute.json", world.mapping()), **OPT_INS)
+        invoke(render_event("modify-vpc-endpoint-service-permissions.json", service.mapping()), **OPT_INS)
     recorded = {iam_actions.iam_action(c.service, c.operation) for c in recorder.calls
                 if c.stage == "call"} - iam_actions.NO_PERMISSION_NEEDED
     default = iam_actions.granted_actions(_statements("OnChangeFunction"))
     opted = iam_actions.granted_actions(_statements("OnChangeFunction", **OPT_INS))
 
-    assert {"ec2:CreateVpcEndpoint", "ec2:AuthorizeSecurityGroupIngress"} <= recorded, sorted(recorded)
+    writes = {"ec2:CreateVpcEndpoint", "ec2:AuthorizeSecurityGroupIngress", "ec2:ModifyVpcEndpointServicePermissions",
+              "ec2:RejectVpcEndpointConnections"}
+    assert writes <= recorded, sorted(recorded)
     assert not {a for a in recorded if not iam_actions.allows(opted, a)}
     only_opted = opted - default
-    assert only_opted == {"ec2:CreateVpcEndpoint", "ec2:CreateTags", "ec2:AuthorizeSecurityGroupIngress"}
+    assert only_opted == writes | {"ec2:CreateTags"}
     assert {a for a in only_opted if not any(iam_actions.allows([a], r) for r in recorded)} <= set(IMPLIED)
     assert all(IMPLIED[a] in recorded for a in only_opted & set(IMPLIED))

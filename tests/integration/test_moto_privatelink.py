@@ -64,5 +64,5 @@ def test_unknown_endpoints_come_back_unsuccessful_and_an_unknown_service_fails_t
     failed = ec2.reject_vpc_endpoint_connections(ServiceId=service.ids["service"], VpcEndpointIds=[endpoint])
     assert [(u["ResourceId"], u["Error"]["Code"]) for u in failed["Unsuccessful"]] == [
         (endpoint, "InvalidVpcEndpointId.NotFound")]
-    with pytest.raises(ClientError, match="InvalidVpcEndpointServiceId.NotFound"):
+    with pytest.raises(ClientError, match=r"InvalidVpcEndpointServiceId\.NotFound"):
         ec2.accept_vpc_endpoint_connections(ServiceId="vpce-svc-0123456789abcdef0", VpcEndpointIds=[endpoint])

@@ -10,7 +10,7 @@ An exemption covers one rule or all (`*`) for one scope:
 =========  ===============================  ================================
 scope      target                           covers
 =========  ===============================  ================================
-resource   an id (vpce-…, rtb-…, vpc-…)     that resource in that account
+resource   an id (vpce-…, vpce-svc-…, …)    that resource in that account
 vpc        a VPC id                         the VPC and everything in it
 account    a 12-digit account id            every resource of the account
 ou         an OU id (ou-…)                  every account below that OU
@@ -50,7 +50,7 @@ OU_CACHE_SECONDS = 3600
 #: expiry is still checked against the clock at every evaluation).
 REGISTRY_CACHE_SECONDS = 60
 
-_RESOURCE_ID = re.compile(r"[a-z]+-(?:[0-9a-f]{8}|[0-9a-f]{17})")
+_RESOURCE_ID = re.compile(r"[a-z]+(?:-svc)?-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _VPC_ID = re.compile(r"vpc-(?:[0-9a-f]{8}|[0-9a-f]{17})")
 _ACCOUNT = re.compile(r"[0-9]{12}")
 _OU_ID = re.compile(r"ou-[0-9a-z]{4,32}-[a-z0-9]{8,32}")
