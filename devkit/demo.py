@@ -4,7 +4,8 @@
    the spoke role of templates/spoke.yaml, and VPCs carrying the drift people really cause: AWS's default
    "allow everything" endpoint policy, a vendor account let in through a DynamoDB endpoint, gateway endpoints
    that never reached some of their VPC's route tables, private DNS endpoints in VPCs whose DNS hostnames are
-   off, DNS resolution turned off under gateway endpoints;
+   off, DNS resolution turned off under gateway endpoints, and an endpoint service (the provider side of
+   PrivateLink) opened to everyone (`*`) and to an account outside the organization, acceptance off;
 2. send the CloudTrail events those changes produce through the real on-change handler, run exactly as
    `sam local invoke` would run it (devkit.local: template.yaml's environment, SAM's precedence rules), with
    the credentials of the function's own role; one event comes from a member account and is acted on there
@@ -32,7 +33,15 @@ import boto3
 from devkit import local, report, template
 from devkit.moto_server import moto_server
 from devkit.org import HUB_FUNCTION_ROLES, OrgWorld, hub_function_env, seed_org
-from devkit.seed import PLACEHOLDERS, SpineWorld, confined_policy, render_event, seed_vpc
+from devkit.seed import (
+    PLACEHOLDERS,
+    ServiceWorld,
+    SpineWorld,
+    confined_policy,
+    render_event,
+    seed_endpoint_service,
+    seed_vpc,
+)
 from devkit.sqs import create_sweep_queues, drain
 from vpce_guard.ledger import Ledger
 from vpce_guard.models import Status
@@ -41,6 +50,8 @@ REGION = "us-east-1"
 REGIONS = ("us-east-1", "eu-west-1")
 TABLE = "vpce-guard-ledger"
 VENDOR_ACCOUNT = "444455556666"
+#: An account outside the organization that someone allowed on the hub's endpoint service.
+STRANGER_ACCOUNT = "999988887777"
 FUNCTION = "OnChangeFunction"
 #: The execution role of each hub function (what Lambda would give it); the spoke role trusts these.
 ROLE_OF = {"OnChangeFunction": HUB_FUNCTION_ROLES[0], "SweepWorkerFunction": HUB_FUNCTION_ROLES[1],
@@ -106,6 +117,25 @@ def seed_hub(ec2: Any, org_id: str) -> tuple[SpineWorld, SpineWorld]:
     return payments, analytics
 
 
+def seed_service(org: OrgWorld) -> ServiceWorld:
+    """The hub's `orders-api` endpoint service, opened to everyone and to a stranger's account, acceptance off:
+    what the ModifyVpcEndpointServicePermissions event in events/ reports."""
+    session = org.session(org.hub, REGION)
+    return seed_endpoint_service(session.client("ec2"), session.client("elbv2"), REGION, acceptance_required=False,
+                                 principals=("*", f"arn:aws:iam::{STRANGER_ACCOUNT}:root"))
+
+
+def service_state(org: OrgWorld, service: ServiceWorld) -> dict[str, str]:
+    """Allowed principals and acceptance of the demo's endpoint service, in a few words."""
+    ec2 = org.ec2(org.hub, REGION)
+    sid = service.ids["service"]
+    allowed = sorted(p["Principal"] for p in ec2.describe_vpc_endpoint_service_permissions(
+        ServiceId=sid)["AllowedPrincipals"])
+    config = ec2.describe_vpc_endpoint_service_configurations(ServiceIds=[sid])["ServiceConfigurations"][0]
+    return {"allowed principals": ", ".join(allowed) or "(none)",
+            "acceptance": "required" if config["AcceptanceRequired"] else "OFF"}
+
+
 @contextmanager
 def function_credentials(hub: str, function: str) -> Iterator[None]:
     """Run with the credentials of the function's execution role, as Lambda gives them to it."""
@@ -129,6 +159,7 @@ class Inventory:
         self.where: dict[str, tuple[str, str, str]] = {}  # endpoint id → (label, account, region)
 
         self.vpcs: dict[str, tuple[str, str, str]] = {}  # vpc id → (label, account, region)
+        self.names: dict[str, str] = {}  # any other resource id → label
 
     def add(self, label: str, account: str, region: str, endpoint_id: str) -> None:
         self.where[endpoint_id] = (label, account, region)
@@ -157,6 +188,8 @@ class Inventory:
         return out
 
     def label(self, resource_id: str) -> str:
+        if resource_id in self.names:
+            return self.names[resource_id]
         return self.where.get(resource_id, self.vpcs.get(resource_id, (resource_id, "", "")))[0]
 
 
@@ -186,6 +219,8 @@ def main() -> int:
         inv.add("hub analytics/s3", org.hub, REGION, analytics.ids["s3_endpoint"])
         inv.add("hub analytics/dynamodb", org.hub, REGION, analytics.ids["ddb_endpoint"])
         inv.add_vpc("hub payments (VPC)", org.hub, REGION, payments.ids["vpc"])
+        service = seed_service(org)
+        inv.names[service.ids["service"]] = "hub orders-api (service)"
         inv.add_vpc("hub analytics (VPC)", org.hub, REGION, analytics.ids["vpc"])
         for i, member in enumerate(org.members, start=1):
             for region in REGIONS:
@@ -200,6 +235,7 @@ def main() -> int:
         org.ec2(org.hub, REGION).modify_vpc_attribute(VpcId=analytics.ids["vpc"], EnableDnsSupport={"Value": False})
         before = inv.describe()
         dns_before = inv.vpc_dns()
+        service_before = service_state(org, service)
         since = datetime.now(UTC) - timedelta(seconds=1)
         overrides = {"OrganizationId": org.org_id, "SpokeRegions": ",".join(REGIONS)}
         tables = template.table_env(template.tables_for(TABLE))  # ledger, exemptions, idempotency store
@@ -226,6 +262,8 @@ def main() -> int:
              {**payments.mapping(), PLACEHOLDERS["s3_endpoint"]: payments.ids["ssm_endpoint"]}, {}, None),
             ("dave turned DNS resolution off in the analytics VPC; vpce-guard re-reads the whole VPC",
              "NetworkAdmin/dave", "modify-vpc-attribute.json", analytics.mapping(), {}, None),
+            ("erin opened the orders-api endpoint service to everyone ('*') and a stranger's account",
+             "NetworkAdmin/erin", "modify-vpc-endpoint-service-permissions.json", service.mapping(), {}, None),
             ("mallory tried to change the analytics S3 endpoint; AWS refused the call", "Developer/mallory",
              "modify-vpc-endpoint.json", analytics.mapping(), {}, refused),
             (f"carol changed the S3 endpoint in member account {member1} (eu-west-1)", "NetworkAdmin/carol",
@@ -248,7 +286,7 @@ def main() -> int:
             print(f"* {title}\n  {event['detail']['eventName']} in {event['account']}/{event['region']} → "
                   f"{out['disposition']}" + (f" ({out['reason']})" if out["reason"] else ""))
             for r in out["results"]:
-                print(f"    {inv.label(r['resource_id']):<24} {r['rule_id']:<32} {r['status']}")
+                print(f"    {inv.label(r['resource_id']):<24} {r['rule_id']:<38} {r['status']}")
 
         _section("the daily sweep: SweepFunction queues (account, region) units, SweepWorkerFunction drains them")
         plan = invoke("SweepFunction", render_event("sweep/scheduled-sweep.json", {}))
@@ -285,6 +323,14 @@ def main() -> int:
         rows = [{"vpc": inv.label(v), "before": onoff(dns_before[v]), "after": onoff(dns_after[v])} for v in inv.vpcs]
         print(report.render_table(rows, list(rows[0])))
 
+        _section("before → after, the endpoint service: who may connect, and whether a request must be accepted")
+        service_after = service_state(org, service)
+        print(report.render_table([{"service": inv.label(service.ids["service"]), "": k, "before": service_before[k],
+                                    "after": service_after[k]} for k in service_before], ["service", "", "before",
+                                                                                           "after"]))
+        print("(removing the outside principals is opt-in: RemoveOutsidePrincipals=true; accepting a request is "
+              "left to the service's owner)")
+
         ledger = Ledger(table)
         _section("ledger report: current state by account, region, rule and status (python -m devkit.report)")
         state = report.findings(ledger, list(Status))
@@ -293,13 +339,18 @@ def main() -> int:
         fixed = report.activity(ledger, Status.REMEDIATED, since, datetime.now(UTC))
         print(report.render_table([{**r, "resource": inv.label(r["resource_id"])} for r in fixed],
                                   ["time", "account", "region", "resource", "rule_id", "trigger", "actor"]))
-        still_open = [r for r in state if Status(r["status"]) in {Status.NON_COMPLIANT, Status.FAILED}]
+        open_now = [r for r in state if Status(r["status"]) in {Status.NON_COMPLIANT, Status.FAILED}]
+        # Detect only by default: the outside principals stay until the owner (or RemoveOutsidePrincipals) acts.
+        detect_only = [r for r in open_now if r["rule_id"] == "endpoint-service-allowed-principals"]
+        still_open = [r for r in open_now if r not in detect_only]
         intake = ledger.intake(org.hub, REGION)
         by_sweep = sum(1 for r in fixed if r["trigger"] == SWEEP_TRIGGER_NAME)
         print(f"\n{len(fixed)} remediations ({by_sweep} by the sweep), "
-              f"{len(still_open)} findings still open, {len(intake)} event(s) skipped before any rule ran "
+              f"{len(still_open)} findings still open and {len(detect_only)} reported for a person to decide "
+              f"(detect-only rules), {len(intake)} event(s) skipped before any rule ran "
               f"(failed API calls), {time.monotonic() - started:.0f} s")
-        ok = (not still_open and len(intake) == 1 and summary.status == "complete" and summary.units_failed == 0
+        ok = (not still_open and len(detect_only) == 1 and service_after["acceptance"] == "required"
+              and len(intake) == 1 and summary.status == "complete" and summary.units_failed == 0
               and all("VpceGuardDenyOutsideOrg" in (after[e].get("PolicyDocument") or "") or
                       before[e].get("PolicyDocument") == after[e].get("PolicyDocument") for e in inv.where))
     print("moto server stopped; nothing is left running.")

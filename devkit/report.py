@@ -135,11 +135,18 @@ def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     return [dict(zip(SUMMARY_COLUMNS, (*k, n), strict=True)) for k, n in sorted(counts.items())]
 
 
+#: Keys that name what a record is about rather than what changed (one principal removed, one request rejected).
+_SUBJECT_KEYS = ("principal", "endpoint_id")
+
+
 def _change(item: dict[str, Any]) -> str:
-    """One line for what a record changed (or would have): the keys of `after` that differ from `before`."""
+    """One line for what a record changed (or would have): the keys of `after` that differ from `before`, after
+    what they are about when the record names it (`principal *: allowed, allowed_principals`)."""
     before, after = item.get("before") or {}, item.get("after") or {}
     keys = [k for k in after if before.get(k) != after.get(k)]
-    return ", ".join(keys) if keys else ""
+    subject = next((f"{k} {before[k]}" for k in _SUBJECT_KEYS if k in before and before.get(k) == after.get(k)), "")
+    changed = ", ".join(keys)
+    return f"{subject}: {changed}" if subject and changed else changed
 
 
 def _trigger(item: dict[str, Any]) -> tuple[str, str]:

@@ -31,6 +31,11 @@ def test_demo_fixes_seeded_drift_and_stops_its_server() -> None:
         "an event from a member account is acted on in that account")
     assert re.search(r"hub payments \(VPC\) +private-dns-vpc-dns +remediated", out), "DNS off under private DNS"
     assert re.search(r"hub analytics \(VPC\) +support OFF, hostnames OFF +support on", out), "DNS resolution restored"
+    # The endpoint service opened to `*`: acceptance turned on; the principals reported (removal is opt-in).
+    assert re.search(r"hub orders-api \(service\) +endpoint-service-acceptance +remediated", out)
+    assert re.search(r"hub orders-api \(service\) +endpoint-service-allowed-principals +non_compliant", out)
+    assert re.search(r"hub orders-api \(service\) +acceptance +OFF +required", out)
+    assert "1 reported for a person to decide" in out
     port = int(re.search(r"moto server: http://127\.0\.0\.1:(\d+)", out).group(1))
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the demo's moto server is still listening"

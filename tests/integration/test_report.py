@@ -105,6 +105,31 @@ def test_history_of_a_resource_newest_first(invoke: Invoke, world: SpineWorld, n
     assert len(report.history(no_scans, ACCOUNT, REGION, world.ids["s3_endpoint"], limit=2)) == 2
 
 
+def test_endpoint_service_findings_and_the_principal_each_removal_was_about(
+        invoke: Invoke, ec2: Any, no_scans: Ledger) -> None:
+    import boto3
+
+    from devkit.seed import seed_endpoint_service
+
+    service = seed_endpoint_service(ec2, boto3.client("elbv2", region_name=REGION), REGION,
+                                    principals=("*", "arn:aws:iam::999988887777:root"))
+    invoke(render_event("modify-vpc-endpoint-service-permissions.json", service.mapping()),
+           RemoveOutsidePrincipals="true")
+
+    rows = report.findings(no_scans, list(Status), rule="endpoint-service-allowed-principals")
+    assert [(r["resource_id"], r["status"], r["vpc_id"]) for r in rows] == [(service.ids["service"], "remediated", None)]
+    every = {r["rule_id"] for r in report.findings(no_scans, list(Status)) if r["resource_id"] == service.ids["service"]}
+    assert every == {"endpoint-service-allowed-principals", "endpoint-service-acceptance",
+                     "endpoint-service-pending-connections", "endpoint-service-accepted-connections"}
+    history = report.history(no_scans, ACCOUNT, REGION, service.ids["service"], limit=None)
+    changes = sorted(r["change"] for r in history if r["rule_id"] == "endpoint-service-allowed-principals"
+                     and r["status"] == "remediated")
+    assert changes == ["principal *: allowed, allowed_principals",
+                       "principal arn:aws:iam::999988887777:root: allowed, allowed_principals"]
+    acceptance = next(r for r in history if r["rule_id"] == "endpoint-service-acceptance")
+    assert acceptance["change"] == "acceptance_required"
+
+
 def test_remediations_in_a_time_window_one_query_per_day(ledger_table: Any, no_scans: Ledger) -> None:
     base = datetime(2025, 3, 10, 22, 0, tzinfo=UTC)
     for i, hours in enumerate((0, 1, 3, 27, 60)):  # 22:00, 23:00, 01:00 next day, 01:00 a day later, …
