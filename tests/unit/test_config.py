@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 
 from devkit import template
@@ -9,6 +11,7 @@ from vpce_guard.config import (
     DEFAULT_AWS_OWNED_RESOURCE_ARNS,
     ConfigError,
     Mode,
+    Perimeter,
     Settings,
     aws_owned_resources_in,
 )
@@ -83,3 +86,40 @@ def test_aws_owned_resources_are_a_comma_separated_list() -> None:
 def test_bad_aws_owned_resources_error_names_the_variable(value: str) -> None:
     with pytest.raises(ConfigError, match="AWS_OWNED_RESOURCE_ARNS"):
         Settings.from_env({"LEDGER_TABLE": "t-1", "AWS_OWNED_RESOURCE_ARNS": value})
+
+
+# ------------------------------------------------------------------------------------------- endpoint services
+def test_perimeter_and_endpoint_service_opt_ins_default_to_the_safe_side() -> None:
+    s = Settings.from_env({"LEDGER_TABLE": "ledger"})
+    assert s.perimeter is Perimeter.IDENTITY
+    assert (s.remove_outside_principals, s.reject_outside_connections, s.endpoint_service_partners) == (False, False, ())
+
+
+def test_perimeter_partners_and_opt_ins_are_read() -> None:
+    s = Settings.from_env({"LEDGER_TABLE": "ledger", "PERIMETER": "Identity+Resource",
+                           "REMOVE_OUTSIDE_PRINCIPALS": "true", "REJECT_OUTSIDE_CONNECTIONS": "TRUE",
+                           "ENDPOINT_SERVICE_PARTNERS": "555566667777, arn:aws:iam::444455556666:role/integration"})
+    assert s.perimeter is Perimeter.IDENTITY_AND_RESOURCE
+    assert s.remove_outside_principals and s.reject_outside_connections
+    assert s.endpoint_service_partners == ("555566667777", "arn:aws:iam::444455556666:role/integration")
+
+
+@pytest.mark.parametrize(("variable", "value", "message"), [
+    ("PERIMETER", "resource", "PERIMETER"),
+    ("ENDPOINT_SERVICE_PARTNERS", "*", "'*' cannot be a partner"),
+    ("ENDPOINT_SERVICE_PARTNERS", "arn:aws:iam::*:root", "ENDPOINT_SERVICE_PARTNERS"),
+    ("ENDPOINT_SERVICE_PARTNERS", "partner-co", "ENDPOINT_SERVICE_PARTNERS"),
+    ("REMOVE_OUTSIDE_PRINCIPALS", "yes please", "REMOVE_OUTSIDE_PRINCIPALS"),
+])
+def test_bad_endpoint_service_settings_name_the_variable(variable: str, value: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=re.escape(message)):
+        Settings.from_env({"LEDGER_TABLE": "ledger", variable: value})
+
+
+def test_the_template_accepts_exactly_the_partners_the_settings_accept() -> None:
+    pattern = re.compile(template.load()["Parameters"]["EndpointServicePartners"]["AllowedPattern"])
+    for good in ("", "555566667777", "555566667777,arn:aws:iam::444455556666:role/team/integration"):
+        assert pattern.fullmatch(good), good
+        Settings.from_env({"LEDGER_TABLE": "ledger", "ENDPOINT_SERVICE_PARTNERS": good})
+    for bad in ("*", "arn:aws:iam::*:root", "5555", "555566667777,"):
+        assert not pattern.fullmatch(bad), bad

@@ -21,7 +21,7 @@ from .policy import check_aws_owned_pattern
 ORG_ID_RE = re.compile(r"^o-[a-z0-9]{10,32}$")
 SG_ID_RE = re.compile(r"^sg-(?:[0-9a-f]{8}|[0-9a-f]{17})$")
 #: A partner allowed on endpoint services: an account id, or an IAM principal ARN of one account (no wildcard).
-PARTNER_RE = re.compile(r"^(?:[0-9]{12}|arn:aws[a-z-]*:iam::[0-9]{12}:(?:root|(?:user|role)/[A-Za-z0-9+=,.@_/-]+))$")
+PARTNER_RE = re.compile(r"^(?:[0-9]{12}|arn:aws[a-z-]*:iam::[0-9]{12}:(?:root|(?:user|role)/[A-Za-z0-9+=.@_/-]+))$")
 
 #: Stands for the region of the endpoint's service in AWS_OWNED_RESOURCE_ARNS (spelled as in AWS's published
 #: data-perimeter policies, so their entries can be pasted as they are).
