@@ -314,7 +314,7 @@ class UnitRunner:
                                                                   "sweep_id": unit.sweep_id, "failure": kind})
             record = ledger.intake_record(trigger, account=unit.account, region=unit.region, status=Status.FAILED,
                                           reason=reason, ttl_days=self.rt.settings.ledger_ttl_days)
-            written = self.rt.ledger.write([record])
+            written = self.rt.ledger.write([record]).items
             return UnitResult(unit=unit, failure_kind=kind, reason=reason[:2000], ledger_items=written)
 
         result = pipeline.run_targets(self.rt, Targets(account=unit.account, region=unit.region, everything=True),
