@@ -4,7 +4,7 @@ Written from the problem, not from our code: what must be read to decide every f
 reports, what must be written to fix, and what the ledger needs. Reads depend on what the registered rules
 consume (`reads` declared on each rule; a rule that declares nothing is taken to read everything).
 
-Conventions (each stated in the README's Performance section):
+Conventions (each stated in docs/performance.md):
 - warm function: the organization id and endpoint-service facts are cached per cold start, so they cost
   nothing per event; the cold start pays one DescribeOrganization (measured separately);
 - a listing costs `devkit.paging.pages()` calls: the page size AWS uses (DescribeRouteTables 100,
@@ -18,8 +18,9 @@ Conventions (each stated in the README's Performance section):
 - the ledger takes 25 items per BatchWriteItem; a sweep writes only what changed, so it first reads the current
   state of what it evaluated, 100 keys per BatchGetItem; before fixing, a `pending` record of each fix is written
   ahead (so a fix whose outcome cannot be recorded is never lost: pipeline._record_intents);
-- safety (README "Operations"): an event handler that must do nothing on a redelivered event needs one
-  conditional write per event to claim its id (Powertools Idempotency also stores the result: one more);
+- safety (docs/operations.md, "Delivery, retries and failures"): an event handler that must do nothing on a
+  redelivered event needs one conditional write per event to claim its id (Powertools Idempotency also stores
+  the result: one more);
   fixing a resource needs its recent fixes first, one Query on its ledger partition (flap protection);
   the exemption registry is cached by a warm function, so it costs nothing per event.
 """
