@@ -4,7 +4,7 @@ Written from the problem, not from our code: what must be read to decide every f
 reports, what must be written to fix, and what the ledger needs. Reads depend on what the registered rules
 consume (`reads` declared on each rule; a rule that declares nothing is taken to read everything).
 
-Conventions (each stated in the README's Performance section):
+Conventions (each stated in docs/performance.md):
 - warm function: the organization id and endpoint-service facts are cached per cold start, so they cost
   nothing per event; the cold start pays one DescribeOrganization (measured separately);
 - a listing costs `devkit.paging.pages()` calls: the page size AWS uses (DescribeRouteTables 100,
@@ -24,8 +24,9 @@ Conventions (each stated in the README's Performance section):
 - right before writing, what a fix changes is read again (an owner's edit since the snapshot must not be
   overwritten): one batched DescribeVpcEndpoints for endpoint fixes, one DescribeVpcAttribute per attribute to
   turn on; only where a write follows;
-- safety (README "Operations"): an event handler that must do nothing on a redelivered event needs one
-  conditional write per event to claim its id (Powertools Idempotency also stores the result: one more);
+- safety (docs/operations.md, "Delivery, retries and failures"): an event handler that must do nothing on a
+  redelivered event needs one conditional write per event to claim its id (Powertools Idempotency also stores
+  the result: one more);
   fixing a resource needs its recent fixes first, one Query on its ledger partition (flap protection);
   the exemption registry is cached by a warm function, so it costs nothing per event.
 """

@@ -1,6 +1,6 @@
 """The ledger: one DynamoDB record per evaluation of a rule on a resource, plus its current state.
 
-Key design (single table, see README "Reading the ledger"):
+Key design (single table, see docs/ledger.md):
 - history item  pk = RES#<account>#<region>#<resource>   sk = EVAL#<time>#<rule>#<id>   (TTL `expires_at`)
   → a resource's history is one Query on pk.
 - state item    pk = RES#<account>#<region>#<resource>   sk = STATE#<rule>

@@ -16,7 +16,7 @@ Shape (template.yaml wires it; `run_sweep` does the same in one process for the 
   worker that counts the last unit marks the sweep complete (a conditional update only one can win) and
   emits the sweep's metrics.
 
-Ledger items (same table as evaluations, see README "Reading the ledger"):
+Ledger items (same table as evaluations, see docs/ledger.md):
   pk = SWEEP#<sweep id>  sk = PLAN                       accounts, regions, accounts left out (written once)
   pk = SWEEP#<sweep id>  sk = SUMMARY                    counters (gsi1pk = SWEEPS: newest sweeps by index)
   pk = SWEEP#<sweep id>  sk = UNIT#<account>#<region>    one per unit: outcome, counts, failure reason
