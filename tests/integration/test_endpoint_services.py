@@ -209,3 +209,52 @@ def test_an_accepted_connection_from_outside_is_reported_and_never_dropped(
     # The principal is removed and acceptance turned on; the live connection stays as it was.
     assert _principals(ec2, service) == set() and _acceptance(ec2, service) is True
     assert {o.status.value for o in _outcomes(result, PENDING)} == {"compliant"}
+
+
+# ------------------------------------------------------------------------------------------- concurrent edits
+def _owner_edits_after_first_read(monkeypatch: pytest.MonkeyPatch, edit: Callable[[], None]) -> list[int]:
+    """The owner changes the service right after vpce-guard's first read of who may connect."""
+    done: list[int] = []
+
+    def after(**_: Any) -> None:
+        if not done:
+            done.append(1)
+            edit()
+
+    install(monkeypatch, "after-call.ec2.DescribeVpcEndpointServicePermissions", after)
+    return done
+
+
+def test_a_principal_the_owner_adds_meanwhile_survives_the_removal_of_the_outsiders(
+        ec2: Any, elbv2: Any, member: str, warm: Callable[..., WarmHandler], monkeypatch: pytest.MonkeyPatch) -> None:
+    service = seed_endpoint_service(ec2, elbv2, REGION, principals=("*",))
+    handler = warm(REMOVE_OUTSIDE_PRINCIPALS="true")
+    added = f"arn:aws:iam::{member}:role/new-consumer"
+    edited = _owner_edits_after_first_read(monkeypatch, lambda: ec2.modify_vpc_endpoint_service_permissions(
+        ServiceId=service.ids["service"], AddAllowedPrincipals=[added]))
+
+    handler(render_event("modify-vpc-endpoint-service-permissions.json", service.mapping()))
+
+    assert edited and _principals(ec2, service) == {added}  # a delta: only `*` was removed
+
+
+def test_an_outsider_the_owner_removes_meanwhile_is_not_written_again(
+        ec2: Any, elbv2: Any, warm: Callable[..., WarmHandler], ledger_table: Any,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from devkit.api_calls import count_api_calls
+
+    stranger = f"arn:aws:iam::{OUTSIDER}:root"
+    service = seed_endpoint_service(ec2, elbv2, REGION, principals=("*", stranger))
+    handler = warm(REMOVE_OUTSIDE_PRINCIPALS="true")
+    edited = _owner_edits_after_first_read(monkeypatch, lambda: ec2.modify_vpc_endpoint_service_permissions(
+        ServiceId=service.ids["service"], RemoveAllowedPrincipals=["*"]))
+
+    with count_api_calls() as calls:
+        result = handler(render_event("modify-vpc-endpoint-service-permissions.json", service.mapping()))
+
+    assert edited and _principals(ec2, service) == set()
+    # Re-read right before writing: `*` was already gone, so the fix was planned again on what AWS showed.
+    assert calls.count("ec2", "ModifyVpcEndpointServicePermissions") == 1
+    removed = [r for r in _history(ledger_table, service, ALLOWED) if r["status"] == "remediated"]
+    assert [r["before"]["principal"] for r in removed] == [stranger]
+    assert {r["status"] for r in result["results"] if r["rule_id"] == ALLOWED} == {"remediated"}

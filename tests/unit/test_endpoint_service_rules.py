@@ -250,3 +250,21 @@ def test_identity_and_resource_mode_guards_the_resources_of_s3_and_dynamodb_endp
         assert appended["NotResource"] == ["arn:aws:s3:::al2023-repos-eu-west-1-de612dc2/*"]
     else:
         assert appended["Resource"] == "*"
+
+
+def test_a_rule_that_raises_on_one_service_costs_only_that_service_its_verdict() -> None:
+    from vpce_guard.rules import Rule, evaluate_all
+
+    good = _service(("*",))
+    bad = good.model_copy(update={"id": "vpce-svc-0bad0bad0bad0bad0"})
+    snap = Snapshot(account=ACCOUNT, region="us-east-1", service_configurations={good.id: good, bad.id: bad},
+                    account_orgs={})
+
+    def fragile(snapshot: Snapshot, ctx: RuleContext) -> list[Any]:
+        if bad.id in snapshot.service_configurations:
+            raise ValueError("unexpected shape")
+        return RULES[ALLOWED].evaluate(snapshot, ctx)
+
+    findings = evaluate_all(snap, _ctx(), [Rule(ALLOWED, "t", fragile)])
+    assert {(f.resource_id, f.status, f.resource_type) for f in findings} == {
+        (good.id, Status.NON_COMPLIANT, "vpc-endpoint-service"), (bad.id, Status.FAILED, "vpc-endpoint-service")}

@@ -114,7 +114,7 @@ class Settings(BaseModel):
     reject_outside_connections: bool = False
     #: Partners outside the organization that may be allowed on endpoint services (accounts or IAM principals).
     endpoint_service_partners: tuple[str, ...] = ()
-    # -- safety (README "Operations") ------------------------------------------------------------------
+    # -- safety (docs/operations.md) ------------------------------------------------------------------
     #: SSM parameter holding per-rule mode overrides ({"rule-id": "dry_run", "*": "off"}); empty: none.
     mode_overrides_parameter: str = ""
     #: Seconds a read of the overrides parameter is reused (Powertools Parameters cache).

@@ -108,6 +108,21 @@ class ServiceReadBack:
         connection = next((c for c in self.connections.get(action.resource_id, []) if c.endpoint_id == endpoint), None)
         return {"endpoint_id": endpoint, "state": connection.state if connection else None}
 
+    def unchanged(self, action: Action) -> bool:
+        """Is what this delta acts on still as it was planned on (read right before the write)? Only that part:
+        the principal still allowed, acceptance still off, the request still pending. Other principals or
+        connections changing meanwhile do not matter to a delta that names its own."""
+        observed = self.state(action)
+        if observed.get("deleted"):
+            return False
+        if action.kind == REMOVE_PRINCIPAL:
+            return observed.get("allowed") is True
+        if action.kind == REQUIRE_ACCEPTANCE:
+            return observed.get("acceptance_required") is not True
+        if action.kind == REJECT_CONNECTION:
+            return observed.get("state") == action.before.get("state")
+        return False
+
     def reached(self, action: Action) -> bool:
         observed = self.state(action)
         if action.kind == REMOVE_PRINCIPAL:
