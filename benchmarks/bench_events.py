@@ -92,26 +92,17 @@ def _truth(name: str, event_name: str, world: Any, violating: bool) -> EventTrut
         vpc_fixes=1 if violating and interface else 0, deleted=bool(deleted))
 
 
-def _account_ec2(account: str) -> Any:
-    import boto3
-
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/consumer", RoleSessionName="consumer")["Credentials"]
-    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
-
-
 def _service_world(ec2: Any, n: int, member: str, violating: bool) -> Any:
     """An endpoint service as the module docstring describes it (the n-th: its own VPCs' CIDRs)."""
     import boto3
 
-    from devkit.seed import connect, seed_endpoint_service
+    from devkit.seed import account_ec2, connect, seed_endpoint_service
 
     elbv2 = boto3.client("elbv2", region_name=REGION)
     if violating:
         service = seed_endpoint_service(ec2, elbv2, REGION, name=f"svc-{n}", cidr=f"10.{100 + n}.0.0/16",
                                         acceptance_required=True, principals=("*", f"arn:aws:iam::{OUTSIDER}:root"))
-        outsider = _account_ec2(OUTSIDER)
+        outsider = account_ec2(OUTSIDER, REGION)
         connect(outsider, service, cidr=f"10.{150 + n}.0.0/16")
         ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=False)
         connect(outsider, service, cidr=f"10.{200 + n}.0.0/16")  # accepted at once
@@ -119,7 +110,7 @@ def _service_world(ec2: Any, n: int, member: str, violating: bool) -> Any:
         service = seed_endpoint_service(ec2, elbv2, REGION, name=f"svc-{n}", cidr=f"10.{100 + n}.0.0/16",
                                         acceptance_required=False,
                                         principals=(f"arn:aws:iam::{ACCOUNT}:role/app", f"arn:aws:iam::{member}:root"))
-        connect(_account_ec2(member), service, cidr=f"10.{150 + n}.0.0/16")
+        connect(account_ec2(member, REGION), service, cidr=f"10.{150 + n}.0.0/16")
         ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=True)
     return service
 

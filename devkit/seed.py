@@ -151,6 +151,17 @@ def seed_endpoint_service(ec2: Any, elbv2: Any, region: str, *, principals: tupl
     return w
 
 
+def account_ec2(account: str, region: str) -> Any:
+    """EC2 of another account (a consumer, an outsider): moto keeps each account's state apart behind
+    assumed-role credentials, and lets any role be assumed."""
+    import boto3
+
+    creds = boto3.client("sts", region_name=region).assume_role(
+        RoleArn=f"arn:aws:iam::{account}:role/consumer", RoleSessionName="consumer")["Credentials"]
+    return boto3.client("ec2", region_name=region, aws_access_key_id=creds["AccessKeyId"],
+                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
+
+
 def connect(consumer_ec2: Any, service: ServiceWorld, *, cidr: str = "10.201.0.0/16") -> str:
     """A consumer's interface endpoint to the service (in the consumer's account); returns its id."""
     vpc = consumer_ec2.create_vpc(CidrBlock=cidr)["Vpc"]["VpcId"]

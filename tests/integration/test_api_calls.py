@@ -309,12 +309,6 @@ def _service_handler(monkeypatch: pytest.MonkeyPatch, **overrides: str) -> Any:
     return spec.load_handler()
 
 
-def _outside_ec2(account: str) -> Any:
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/consumer", RoleSessionName="consumer")["Credentials"]
-    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
-
 
 def test_a_service_event_reads_the_service_once_and_places_only_unknown_accounts(
         ec2: Any, org_id: str, ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -342,12 +336,12 @@ def test_a_service_event_reads_the_service_once_and_places_only_unknown_accounts
 def test_fixing_an_open_service_stays_within_one_and_a_half_times_its_lower_bound(
         ec2: Any, org_id: str, ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     from benchmarks.lower_bounds import ServiceEventTruth, needed_reads, service_event_bound
-    from devkit.seed import connect, seed_endpoint_service
+    from devkit.seed import account_ec2, connect, seed_endpoint_service
 
     outsider = "999988887777"
     service = seed_endpoint_service(ec2, boto3.client("elbv2", region_name=REGION), REGION, acceptance_required=True,
                                     principals=("*", f"arn:aws:iam::{outsider}:root"))
-    connect(_outside_ec2(outsider), service)
+    connect(account_ec2(outsider, REGION), service)
     ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=False)
     handler = _service_handler(monkeypatch, RemoveOutsidePrincipals="true", RejectOutsideConnections="true")
     handler(render_event("modify-vpc-endpoint.json", seed_vpc(ec2, REGION, s3_policy=confined_policy(org_id),

@@ -15,7 +15,7 @@ from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
 from devkit.api_calls import count_api_calls
-from devkit.seed import connect, seed_endpoint_service
+from devkit.seed import account_ec2, connect, seed_endpoint_service
 from tests.support.botocore_hooks import FailTimes, ec2_response, install
 from vpce_guard import org_accounts, remediate, service_writes
 from vpce_guard.aws import SessionFactory
@@ -86,11 +86,7 @@ def test_a_rejection_aws_refused_is_recorded_failed_with_the_request_still_pendi
     which still shows the request pending: `failed`, with AWS's error, and the state AWS shows."""
     elbv2 = boto3.client("elbv2", region_name=REGION)
     service = seed_endpoint_service(ec2, elbv2, REGION, acceptance_required=True, principals=("*",))
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn="arn:aws:iam::999988887777:role/c", RoleSessionName="consumer")["Credentials"]
-    stranger = connect(boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                                    aws_secret_access_key=creds["SecretAccessKey"],
-                                    aws_session_token=creds["SessionToken"]), service)
+    stranger = connect(account_ec2("999988887777", REGION), service)
     action = Action(kind="reject_connection", resource_id=service.ids["service"], params={"endpoint_id": stranger},
                     before={"endpoint_id": stranger, "state": "pendingacceptance"},
                     after={"endpoint_id": stranger, "state": "rejected"})

@@ -13,7 +13,7 @@ from typing import Any
 import boto3
 import pytest
 
-from devkit.seed import ServiceWorld, connect, render_event, seed_endpoint_service
+from devkit.seed import ServiceWorld, account_ec2, connect, render_event, seed_endpoint_service
 from tests.support.botocore_hooks import install
 from vpce_guard import pipeline
 from vpce_guard.config import Settings
@@ -63,12 +63,6 @@ def _history(ledger_table: Any, service: ServiceWorld, rule: str) -> list[dict[s
     return [i for i in Ledger(ledger_table).history(ACCOUNT, REGION, service.ids["service"])
             if i.get("rule_id") == rule and i.get("record_type", "evaluation") == "evaluation"]
 
-
-def _consumer_ec2(account: str) -> Any:
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{account}:role/consumer", RoleSessionName="consumer")["Credentials"]
-    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
 
 
 # ------------------------------------------------------------------------------------------- who may connect
@@ -171,8 +165,8 @@ def test_the_sweep_reports_who_asked_from_outside_and_rejects_only_with_the_opt_
         ec2: Any, elbv2: Any, member: str, ledger_table: Any) -> None:
     service = seed_endpoint_service(ec2, elbv2, REGION, acceptance_required=True,
                                     principals=("*",))
-    stranger = connect(_consumer_ec2(OUTSIDER), service)
-    insider = connect(_consumer_ec2(member), service, cidr="10.202.0.0/16")
+    stranger = connect(account_ec2(OUTSIDER, REGION), service)
+    insider = connect(account_ec2(member, REGION), service, cidr="10.202.0.0/16")
 
     detected = _sweep()
     (finding,) = [o.finding for o in _outcomes(detected, PENDING)]
@@ -180,7 +174,7 @@ def test_the_sweep_reports_who_asked_from_outside_and_rejects_only_with_the_opt_
     assert f"{stranger} from account {OUTSIDER}" in finding.reason and insider not in finding.reason
     assert {(c["endpoint_id"], c["owner"], c["standing"]) for c in finding.details["pending"]} == {
         (stranger, OUTSIDER, "outsider"), (insider, member, "insider")}
-    assert _consumer_ec2(OUTSIDER).describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0][
+    assert account_ec2(OUTSIDER, REGION).describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0][
         "State"] == "pendingAcceptance"
 
     fixed = _sweep(reject_outside_connections=True)
@@ -188,23 +182,23 @@ def test_the_sweep_reports_who_asked_from_outside_and_rejects_only_with_the_opt_
     assert outcome.status.value == "remediated"
     assert outcome.before == {"endpoint_id": stranger, "owner": OUTSIDER, "state": "pendingacceptance"}
     assert outcome.after == {"endpoint_id": stranger, "state": "rejected"}
-    assert _consumer_ec2(OUTSIDER).describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0][
+    assert account_ec2(OUTSIDER, REGION).describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0][
         "State"] == "rejected"
-    assert _consumer_ec2(member).describe_vpc_endpoints(VpcEndpointIds=[insider])["VpcEndpoints"][0][
+    assert account_ec2(member, REGION).describe_vpc_endpoints(VpcEndpointIds=[insider])["VpcEndpoints"][0][
         "State"] == "pendingAcceptance"  # an insider's request is the owner's to decide
 
 
 def test_an_accepted_connection_from_outside_is_reported_and_never_dropped(
         ec2: Any, elbv2: Any, org_id: str, ledger_table: Any) -> None:
     service = seed_endpoint_service(ec2, elbv2, REGION, acceptance_required=False, principals=("*",))
-    stranger = connect(_consumer_ec2(OUTSIDER), service)
+    stranger = connect(account_ec2(OUTSIDER, REGION), service)
 
     result = _sweep(reject_outside_connections=True, remove_outside_principals=True)
 
     (accepted,) = _outcomes(result, ACCEPTED)
     assert accepted.status.value == "non_compliant" and not accepted.finding.actions
     assert f"{stranger} from account {OUTSIDER}" in accepted.reason
-    assert _consumer_ec2(OUTSIDER).describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0][
+    assert account_ec2(OUTSIDER, REGION).describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0][
         "State"] == "available"
     # The principal is removed and acceptance turned on; the live connection stays as it was.
     assert _principals(ec2, service) == set() and _acceptance(ec2, service) is True

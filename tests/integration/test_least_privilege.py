@@ -23,6 +23,7 @@ from devkit import template
 from devkit.seed import (
     PLACEHOLDERS,
     ServiceWorld,
+    account_ec2,
     confined_policy,
     connect,
     event_files,
@@ -123,20 +124,13 @@ def _delivery(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "id": str(uuid.uuid4())}
 
 
-def _outside_ec2() -> Any:
-    """EC2 of an account outside the organization (moto: any account behind assumed-role credentials)."""
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{OUTSIDER}:role/consumer", RoleSessionName="consumer")["Credentials"]
-    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
-
 
 def _open_service(ec2: Any) -> ServiceWorld:
     """An endpoint service open to `*` and an outside account, acceptance off, with a stranger's request pending
     (made while acceptance was on)."""
     service = seed_endpoint_service(ec2, boto3.client("elbv2", region_name=REGION), REGION, acceptance_required=True,
                                     principals=("*", f"arn:aws:iam::{OUTSIDER}:root"))
-    connect(_outside_ec2(), service)
+    connect(account_ec2(OUTSIDER, REGION), service)
     ec2.modify_vpc_endpoint_service_configuration(ServiceId=service.ids["service"], AcceptanceRequired=False)
     return service
 

@@ -9,18 +9,12 @@ import boto3
 import pytest
 from botocore.exceptions import ClientError
 
-from devkit.seed import ServiceWorld, connect, seed_endpoint_service
+from devkit.seed import ServiceWorld, account_ec2, connect, seed_endpoint_service
 
 from .conftest import REGION
 
 CONSUMER = "999988887777"
 
-
-def _consumer() -> Any:
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{CONSUMER}:role/consumer", RoleSessionName="consumer")["Credentials"]
-    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])
 
 
 def _service(ec2: Any, acceptance: bool, name: str = "orders-api", cidr: str = "10.200.0.0/16") -> ServiceWorld:
@@ -33,7 +27,7 @@ def _state(consumer: Any, endpoint: str) -> str:
 
 
 def test_a_request_waits_for_acceptance_and_the_owners_decision_shows_on_both_sides(ec2: Any) -> None:
-    service, consumer = _service(ec2, acceptance=True), _consumer()
+    service, consumer = _service(ec2, acceptance=True), account_ec2(CONSUMER, REGION)
     first, second = connect(consumer, service), connect(consumer, service, cidr="10.202.0.0/16")
     listed = ec2.describe_vpc_endpoint_connections(
         Filters=[{"Name": "service-id", "Values": [service.ids["service"]]}])["VpcEndpointConnections"]
@@ -52,7 +46,7 @@ def test_a_request_waits_for_acceptance_and_the_owners_decision_shows_on_both_si
 
 def test_without_acceptance_a_connection_is_live_at_once(ec2: Any) -> None:
     service = _service(ec2, acceptance=False)
-    endpoint = connect(_consumer(), service)
+    endpoint = connect(account_ec2(CONSUMER, REGION), service)
     (listed,) = ec2.describe_vpc_endpoint_connections()["VpcEndpointConnections"]
     assert (listed["VpcEndpointId"], listed["VpcEndpointState"]) == (endpoint, "available")
 
@@ -60,7 +54,7 @@ def test_without_acceptance_a_connection_is_live_at_once(ec2: Any) -> None:
 def test_unknown_endpoints_come_back_unsuccessful_and_an_unknown_service_fails_the_call(ec2: Any) -> None:
     service = _service(ec2, acceptance=True)
     other = _service(ec2, acceptance=True, name="billing-api", cidr="10.210.0.0/16")
-    endpoint = connect(_consumer(), other)  # a connection to another service is not one to this one
+    endpoint = connect(account_ec2(CONSUMER, REGION), other)  # a connection to another service is not one to this one
     failed = ec2.reject_vpc_endpoint_connections(ServiceId=service.ids["service"], VpcEndpointIds=[endpoint])
     assert [(u["ResourceId"], u["Error"]["Code"]) for u in failed["Unsuccessful"]] == [
         (endpoint, "InvalidVpcEndpointId.NotFound")]

@@ -417,8 +417,9 @@ def _element_covered(
     )
 
 
-def _deny_condition_is_org_check(deny: dict, orgs: frozenset[str]) -> bool:
-    """Is the Deny's Condition nothing but "caller is outside the allowed organizations"?
+def _deny_condition_is_org_check(deny: dict, orgs: frozenset[str], key_checked: str = _ORG_ID_KEY) -> bool:
+    """Is the Deny's Condition nothing but "caller is outside the allowed organizations"? (With `key_checked`
+    aws:ResourceOrgID: "the resource is outside them"; a missing key makes both operator forms deny.)
 
     Accepted: StringNotEquals[IgnoreCase][IfExists] on aws:PrincipalOrgID with allowed ids only,
     optionally with BoolIfExists aws:PrincipalIsAWSService false. Anything else (an account
@@ -435,11 +436,11 @@ def _deny_condition_is_org_check(deny: dict, orgs: frozenset[str]) -> bool:
         prefix, base, if_exists = _split_operator(operator)
         if prefix:
             return False
-        if key == _ORG_ID_KEY and base == "stringnotequals":
+        if key == key_checked and base == "stringnotequals":
             if not all(isinstance(v, str) and v in orgs for v in values):
                 return False
             has_org_check = True
-        elif key == _ORG_ID_KEY and base == "stringnotequalsignorecase":
+        elif key == key_checked and base == "stringnotequalsignorecase":
             if not all(isinstance(v, str) and v.lower() in orgs_lower for v in values):
                 return False
             has_org_check = True
@@ -459,8 +460,11 @@ def _not_resource_within_exempt(deny: dict, exempt: frozenset[str]) -> bool:
     return bool(spared) and all(isinstance(p, str) and _within_any(p, exempt) for p in spared)
 
 
-def _deny_covers(deny: dict, allow: dict, orgs: frozenset[str], exempt: frozenset[str] = frozenset()) -> bool:
+def _deny_covers(deny: dict, allow: dict, orgs: frozenset[str], exempt: frozenset[str] = frozenset(),
+                 key_checked: str = _ORG_ID_KEY) -> bool:
     """Does this Deny take away from every outsider whatever the Allow grants them (exempt resources aside)?
+    (With `key_checked` aws:ResourceOrgID: from every non-service caller, on resources outside the allowed
+    organizations.)
 
     A statement carrying both an element and its Not- form (e.g. Resource and NotResource) is invalid in
     IAM and how it would be read is not documented, so such a Deny never counts as covering anything.
@@ -478,7 +482,7 @@ def _deny_covers(deny: dict, allow: dict, orgs: frozenset[str], exempt: frozense
     return (
         resources_covered
         and _element_covered(deny, allow, "Action", ignore_case=True)
-        and _deny_condition_is_org_check(deny, orgs)
+        and _deny_condition_is_org_check(deny, orgs, key_checked)
     )
 
 
@@ -554,57 +558,13 @@ def _resource_condition_confines(operator: str, key: str, values: list[Any], org
     return False
 
 
-def _deny_condition_is_resource_org_check(deny: dict, orgs: frozenset[str]) -> bool:
-    """Is the Deny's Condition nothing but "the resource is outside the allowed organizations"?
-
-    Accepted: StringNotEquals[IgnoreCase][IfExists] on aws:ResourceOrgID with allowed ids only (a missing key
-    makes both forms deny), optionally with BoolIfExists aws:PrincipalIsAWSService false. No Condition at all
-    denies everyone everything, which certainly keeps callers off foreign resources.
-    """
-    if not deny.get("Condition"):
-        return True
-    has_check = False
-    for operator, key, values in _conditions(deny):
-        prefix, base, if_exists = _split_operator(operator)
-        if prefix:
-            return False
-        if key == _RESOURCE_ORG_KEY and base == "stringnotequals":
-            if not all(isinstance(v, str) and v in orgs for v in values):
-                return False
-            has_check = True
-        elif key == _RESOURCE_ORG_KEY and base == "stringnotequalsignorecase":
-            if not all(isinstance(v, str) and v.lower() in {o.lower() for o in orgs} for v in values):
-                return False
-            has_check = True
-        elif key == _IS_SERVICE_KEY and base == "bool" and if_exists and values and all(map(_is_false, values)):
-            continue
-        else:
-            return False
-    return has_check
-
-
-def _resource_deny_covers(deny: dict, allow: dict, orgs: frozenset[str], exempt: frozenset[str]) -> bool:
-    """Does this Deny take away, from every non-service caller, whatever the Allow grants on resources outside
-    the allowed organizations (exempt resources aside)?"""
-    if any(element in deny and f"Not{element}" in deny for element in ("Action", "Resource", "Principal")):
-        return False
-    if "NotPrincipal" in deny or not _grants_to_everyone(deny.get("Principal")) or "NotAction" in deny:
-        return False
-    if "NotResource" in deny:
-        resources_covered = _not_resource_within_exempt(deny, exempt)
-    else:
-        resources_covered = _element_covered(deny, allow, "Resource", ignore_case=False, exempt=exempt)
-    return (resources_covered and _element_covered(deny, allow, "Action", ignore_case=True)
-            and _deny_condition_is_resource_org_check(deny, orgs))
-
-
 def _allow_is_resource_confined(allow: dict, denies: list[dict], orgs: frozenset[str], accounts: frozenset[str],
                                 exempt: frozenset[str]) -> bool:
     return (
         _for_services_only(allow)
         or any(_resource_condition_confines(op, key, values, orgs, accounts) for op, key, values in _conditions(allow))
         or _only_exempt_resources(allow, exempt)
-        or any(_resource_deny_covers(deny, allow, orgs, exempt) for deny in denies)
+        or any(_deny_covers(deny, allow, orgs, exempt, _RESOURCE_ORG_KEY) for deny in denies)
     )
 
 
@@ -724,22 +684,7 @@ def guard_statement(allowed_org_ids: Iterable[str], aws_owned_resource_arns: Ite
     With ``aws_owned_resource_arns`` it denies everything except those resources (``NotResource``),
     so anonymous package downloads from AWS-owned buckets keep working; without, every resource.
     """
-    orgs = _id_set(allowed_org_ids)
-    if not orgs:
-        raise ValueError("allowed_org_ids is empty: there is no organization to confine the policy to")
-    exempt = _exempt_set(aws_owned_resource_arns)
-    resources: dict[str, Any] = {"NotResource": sorted(exempt)} if exempt else {"Resource": "*"}
-    return {
-        "Sid": GUARD_SID,
-        "Effect": "Deny",
-        "Principal": "*",
-        "Action": "*",
-        **resources,
-        "Condition": {
-            "StringNotEqualsIfExists": {"aws:PrincipalOrgID": sorted(orgs)},
-            "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
-        },
-    }
+    return _deny_outside(GUARD_SID, "aws:PrincipalOrgID", allowed_org_ids, aws_owned_resource_arns)
 
 
 def resource_guard_statement(allowed_org_ids: Iterable[str], aws_owned_resource_arns: Iterable[str] = ()) -> dict:
@@ -751,19 +696,26 @@ def resource_guard_statement(allowed_org_ids: Iterable[str], aws_owned_resource_
     organization), AWS-owned resources left out (``NotResource``), AWS service principals let through as
     AWS's endpoint policy examples do (``BoolIfExists aws:PrincipalIsAWSService=false``).
     """
+    return _deny_outside(RESOURCE_GUARD_SID, "aws:ResourceOrgID", allowed_org_ids, aws_owned_resource_arns)
+
+
+def _deny_outside(sid: str, org_key: str, allowed_org_ids: Iterable[str],
+                  aws_owned_resource_arns: Iterable[str]) -> dict:
+    """Deny everyone everything (the exempt resources aside) unless `org_key` is an allowed organization;
+    AWS service principals pass."""
     orgs = _id_set(allowed_org_ids)
     if not orgs:
         raise ValueError("allowed_org_ids is empty: there is no organization to confine the policy to")
     exempt = _exempt_set(aws_owned_resource_arns)
     resources: dict[str, Any] = {"NotResource": sorted(exempt)} if exempt else {"Resource": "*"}
     return {
-        "Sid": RESOURCE_GUARD_SID,
+        "Sid": sid,
         "Effect": "Deny",
         "Principal": "*",
         "Action": "*",
         **resources,
         "Condition": {
-            "StringNotEqualsIfExists": {"aws:ResourceOrgID": sorted(orgs)},
+            "StringNotEqualsIfExists": {org_key: sorted(orgs)},
             "BoolIfExists": {"aws:PrincipalIsAWSService": "false"},
         },
     }

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from devkit.org import OrgWorld
-from devkit.seed import connect, render_event, seed_endpoint_service
+from devkit.seed import account_ec2, connect, render_event, seed_endpoint_service
 from tests.support.sts_gate import AssumeRoleGate
 from vpce_guard.ledger import Ledger
 
@@ -33,7 +33,7 @@ def test_the_sweep_finds_and_fixes_a_members_open_service_through_the_spoke_role
     member, other = org.members
     service = _service_in(org, member, ("*", f"arn:aws:iam::{OUTSIDER}:root", f"arn:aws:iam::{other}:root"),
                           acceptance_required=True)
-    stranger = connect(_outside_ec2(), service)
+    stranger = connect(account_ec2(OUTSIDER, REGION), service)
     hub.overrides.update(RemoveOutsidePrincipals="true", RejectOutsideConnections="true")
 
     hub.sweep()
@@ -43,7 +43,7 @@ def test_the_sweep_finds_and_fixes_a_members_open_service_through_the_spoke_role
     sid = service.ids["service"]
     # Exactly the outsiders are gone; the other member of the organization stays allowed.
     assert _principals(org, member, sid) == {f"arn:aws:iam::{other}:root"}
-    assert _outside_ec2().describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0]["State"] == "rejected"
+    assert account_ec2(OUTSIDER, REGION).describe_vpc_endpoints(VpcEndpointIds=[stranger])["VpcEndpoints"][0]["State"] == "rejected"
     history = Ledger(org_ledger).history(member, REGION, sid)
     removed = [i for i in history if i["rule_id"] == "endpoint-service-allowed-principals"
                and i["status"] == "remediated"]
@@ -69,12 +69,3 @@ def test_a_forwarded_permissions_event_from_a_member_is_judged_in_that_member(
     assert ("endpoint-service-allowed-principals", expected) in statuses
     assert _principals(org, member, service.ids["service"]) == (set() if remove == "true" else {"*"})
 
-
-def _outside_ec2() -> Any:
-    """An account outside the organization (moto: any account id behind assumed-role credentials)."""
-    import boto3
-
-    creds = boto3.client("sts", region_name=REGION).assume_role(
-        RoleArn=f"arn:aws:iam::{OUTSIDER}:role/consumer", RoleSessionName="consumer")["Credentials"]
-    return boto3.client("ec2", region_name=REGION, aws_access_key_id=creds["AccessKeyId"],
-                        aws_secret_access_key=creds["SecretAccessKey"], aws_session_token=creds["SessionToken"])

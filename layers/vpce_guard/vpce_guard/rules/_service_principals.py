@@ -16,11 +16,12 @@ Every principal of an endpoint service's allow list, and every account connected
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..endpoint_services import GONE_SERVICE_STATES
-from ..models import EndpointConnection, Finding, ServiceConfiguration, Snapshot, Status
+from ..models import Action, EndpointConnection, Finding, ServiceConfiguration, Snapshot, Status
 from . import RuleContext
 
 INSIDER = "insider"
@@ -130,6 +131,19 @@ def not_judged(rule_id: str, service: ServiceConfiguration, *, connections: bool
     return None
 
 
+def judged_services(rule_id: str, snapshot: Snapshot, ctx: RuleContext,
+                    out: list[Finding]) -> Iterator[tuple[ServiceConfiguration, list[Verdict]]]:
+    """Each service that can be judged, with where each of its allowed principals stands; the others get their
+    `not_judged` finding appended to `out`."""
+    for service in snapshot.service_configurations.values():
+        skipped = not_judged(rule_id, service)
+        if skipped is not None:
+            out.append(skipped)
+            continue
+        principals = service.allowed_principals or ()
+        yield service, [classify(p.principal, p.principal_type, snapshot, ctx) for p in principals]
+
+
 #: Connection states: waiting for the owner's decision, and connected (accepted, being set up, or partly up).
 PENDING_CONNECTION_STATES = frozenset({"pendingacceptance"})
 LIVE_CONNECTION_STATES = frozenset({"available", "pending", "partial"})
@@ -155,3 +169,34 @@ def describe_connections(pairs: list[tuple[EndpointConnection, Verdict]]) -> str
 def connection_details(pairs: list[tuple[EndpointConnection, Verdict]]) -> list[dict[str, Any]]:
     return [{"endpoint_id": c.endpoint_id, "owner": c.owner, "state": c.state, "created": c.created,
              "standing": v.kind} for c, v in pairs]
+
+
+Flagged = list[tuple[EndpointConnection, Verdict]]
+
+
+def judge_connections(rule_id: str, snapshot: Snapshot, ctx: RuleContext, *, states: frozenset[str], noun: str,
+                      none: str, problem: str, detail_key: str,
+                      fixes: Callable[[ServiceConfiguration, Flagged], tuple[Action, ...]] | None = None,
+                      ) -> list[Finding]:
+    """One finding per service about its connections in `states`: non-compliant when any comes from outside
+    the organization (not a partner) or from an account nobody could place; `fixes` proposes the actions."""
+    out: list[Finding] = []
+    for service in snapshot.service_configurations.values():
+        skipped = not_judged(rule_id, service, connections=True)
+        if skipped is not None:
+            out.append(skipped)
+            continue
+        found = connections_in(service, states, snapshot, ctx)
+        flagged = [(c, v) for c, v in found if v.kind in (OUTSIDER, UNVERIFIED)]
+        details = {detail_key: connection_details(found)} if found else {}
+        if not flagged:
+            partners = sum(1 for _, v in found if v.kind == PARTNER)
+            reason = f"{len(found)} {noun}, none from outside the organization" if found else none
+            if partners:
+                reason += f" but named partners ({partners})"
+            out.append(Finding(**base(rule_id, service), status=Status.COMPLIANT, reason=reason, details=details))
+            continue
+        out.append(Finding(**base(rule_id, service), status=Status.NON_COMPLIANT, details=details,
+                           actions=fixes(service, flagged) if fixes else (),
+                           reason=f"{problem}: {describe_connections(flagged)}"))
+    return out

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from ..models import Action, Finding, Snapshot, Status
 from . import RuleContext, register
-from ._service_principals import INSIDER, SERVICE, base, classify, describe, not_judged
+from ._service_principals import INSIDER, SERVICE, base, describe, judged_services
 
 RULE_ID = "endpoint-service-acceptance"
 REQUIRE = "require_acceptance"
@@ -30,12 +30,7 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     named partners, or principals whose account could not be placed) has AcceptanceRequired on. The fix
     turns it on; connections already accepted are not affected."""
     out: list[Finding] = []
-    for service in snapshot.service_configurations.values():
-        skipped = not_judged(RULE_ID, service)
-        if skipped is not None:
-            out.append(skipped)
-            continue
-        verdicts = [classify(p.principal, p.principal_type, snapshot, ctx) for p in service.allowed_principals or ()]
+    for service, verdicts in judged_services(RULE_ID, snapshot, ctx, out):
         outside = [v for v in verdicts if v.kind not in (INSIDER, SERVICE)]
         details = {"acceptance_required": service.acceptance_required,
                    "outside_principals": [v.principal for v in outside]}

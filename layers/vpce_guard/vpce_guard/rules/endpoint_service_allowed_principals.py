@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..models import Action, Finding, Snapshot, Status
 from . import RuleContext, register
-from ._service_principals import INSIDER, OUTSIDER, PARTNER, SERVICE, UNVERIFIED, base, classify, describe, not_judged
+from ._service_principals import INSIDER, OUTSIDER, PARTNER, SERVICE, UNVERIFIED, base, describe, judged_services
 
 RULE_ID = "endpoint-service-allowed-principals"
 REMOVE = "remove_allowed_principal"
@@ -34,13 +34,8 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     RemoveOutsidePrincipals=true, the outsiders are removed one by one (never a principal whose account could
     not be placed)."""
     out: list[Finding] = []
-    for service in snapshot.service_configurations.values():
-        skipped = not_judged(RULE_ID, service)
-        if skipped is not None:
-            out.append(skipped)
-            continue
+    for service, verdicts in judged_services(RULE_ID, snapshot, ctx, out):
         principals = service.allowed_principals or ()
-        verdicts = [classify(p.principal, p.principal_type, snapshot, ctx) for p in principals]
         by_kind = {k: [v for v in verdicts if v.kind == k] for k in (INSIDER, PARTNER, SERVICE, OUTSIDER, UNVERIFIED)}
         listed = sorted(p.principal for p in principals)
         details: dict[str, object] = {"allowed_principals": listed}

@@ -10,19 +10,9 @@ Requests from accounts nobody could place are reported and never rejected.
 
 from __future__ import annotations
 
-from ..models import Action, Finding, Snapshot, Status
+from ..models import Action, Finding, ServiceConfiguration, Snapshot
 from . import RuleContext, register
-from ._service_principals import (
-    OUTSIDER,
-    PARTNER,
-    PENDING_CONNECTION_STATES,
-    UNVERIFIED,
-    base,
-    connection_details,
-    connections_in,
-    describe_connections,
-    not_judged,
-)
+from ._service_principals import OUTSIDER, PENDING_CONNECTION_STATES, Flagged, judge_connections
 
 RULE_ID = "endpoint-service-pending-connections"
 REJECT = "reject_connection"
@@ -40,31 +30,16 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     organization that is not a named partner (who asked is in the finding). Detect only; with
     RejectOutsideConnections=true each such request is rejected (never one whose account could not be placed,
     never an accepted connection)."""
-    out: list[Finding] = []
-    for service in snapshot.service_configurations.values():
-        skipped = not_judged(RULE_ID, service, connections=True)
-        if skipped is not None:
-            out.append(skipped)
-            continue
-        pending = connections_in(service, PENDING_CONNECTION_STATES, snapshot, ctx)
-        flagged = [(c, v) for c, v in pending if v.kind in (OUTSIDER, UNVERIFIED)]
-        details = {"pending": connection_details(pending)} if pending else {}
-        if not flagged:
-            partners = sum(1 for _, v in pending if v.kind == PARTNER)
-            reason = (f"{len(pending)} pending request(s), none from outside the organization"
-                      + (f" but named partners ({partners})" if partners else "") if pending
-                      else "no connection request is pending")
-            out.append(Finding(**base(RULE_ID, service), status=Status.COMPLIANT, reason=reason, details=details))
-            continue
-        actions: tuple[Action, ...] = ()
-        if ctx.reject_outside_connections:
-            actions = tuple(
-                Action(kind=REJECT, resource_id=service.id, params={"endpoint_id": c.endpoint_id},
-                       before={"endpoint_id": c.endpoint_id, "owner": c.owner, "state": c.state},
-                       after={"endpoint_id": c.endpoint_id, "state": "rejected"},
-                       summary=f"reject {c.endpoint_id} of account {c.owner} on {service.id}")
-                for c, v in flagged if v.kind == OUTSIDER)
-        out.append(Finding(**base(RULE_ID, service), status=Status.NON_COMPLIANT, details=details, actions=actions,
-                           reason=f"connection request(s) from outside the organization wait for acceptance: "
-                                  f"{describe_connections(flagged)}"))
-    return out
+    def reject(service: ServiceConfiguration, flagged: Flagged) -> tuple[Action, ...]:
+        if not ctx.reject_outside_connections:
+            return ()
+        return tuple(
+            Action(kind=REJECT, resource_id=service.id, params={"endpoint_id": c.endpoint_id},
+                   before={"endpoint_id": c.endpoint_id, "owner": c.owner, "state": c.state},
+                   after={"endpoint_id": c.endpoint_id, "state": "rejected"},
+                   summary=f"reject {c.endpoint_id} of account {c.owner} on {service.id}")
+            for c, v in flagged if v.kind == OUTSIDER)
+
+    return judge_connections(RULE_ID, snapshot, ctx, states=PENDING_CONNECTION_STATES, noun="pending request(s)",
+                             none="no connection request is pending", detail_key="pending", fixes=reject,
+                             problem="connection request(s) from outside the organization wait for acceptance")
