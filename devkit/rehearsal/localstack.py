@@ -32,7 +32,8 @@ SAM_RIE = (ROOT / ".venv-sam" / "lib" / "python3.11" / "site-packages" / "samcli
 LAMBDA_IMAGE = "public.ecr.aws/lambda/python:3.13-x86_64"
 #: Workarounds applied inside LocalStack by its start.d hook (localstack_hook.py), and in each function
 #: container by the init stand-in (`layers-into-opt`, checked by the rehearsal through the function itself).
-HOOK_WORKAROUNDS = ("dynamodb-on-moto", "cfn-getatt-sam-generated", "lambda-image-local", "lambda-init-standin")
+HOOK_WORKAROUNDS = ("dynamodb-on-moto", "cfn-getatt-sam-generated", "cfn-list-parameter-on-delete",
+                    "lambda-image-local", "lambda-init-standin")
 
 
 class LocalStackError(RuntimeError):

@@ -8,6 +8,9 @@ other version it is reported as not applied, by name, instead of patching someth
 
 * `dynamodb-on-moto`: DynamoDB as shipped downloads Java and DynamoDB Local from hosts that are unreachable
   here; the server LocalStack forwards DynamoDB requests to is started as moto's server on the same port.
+* `cfn-list-parameter-on-delete`: the v2 engine splits a CommaDelimitedList parameter into a list for the
+  template being deployed, not for the one being deleted, so DeleteStack of the hub fails on
+  `!Select [0, !Ref SpokeRegions]` ("Fn::Select requires a list argument"); the deleted side is split alike.
 * `lambda-image-local`: LocalStack pulls the runtime image before every first use of a function version; the
   locally built image (`make local-image`, named by LAMBDA_RUNTIME_IMAGE_MAPPING) is marked as pulled when it
   is present, so nothing is pulled from a registry.
@@ -66,6 +69,26 @@ def cfn_getatt_sam_generated() -> str:
     return "GetAtt of SAM-generated resources resolved after the SAM transform"
 
 
+def cfn_list_parameter_on_delete() -> str:
+    from localstack.services.cloudformation.engine.v2.change_set_model_preproc import (
+        ChangeSetModelPreproc,
+        PreprocEntityDelta,
+    )
+
+    original = ChangeSetModelPreproc.visit_node_parameter
+
+    def visit_parameter(self: ChangeSetModelPreproc, node: object) -> PreprocEntityDelta:
+        delta = original(self, node)
+        type_ = self.visit(node.type_).before  # type: ignore[attr-defined]
+        if isinstance(delta.before, str) and isinstance(type_, str) and (
+                type_ == "CommaDelimitedList" or type_.startswith("List<")):
+            return PreprocEntityDelta(before=[item.strip() for item in delta.before.split(",")], after=delta.after)
+        return delta
+
+    ChangeSetModelPreproc.visit_node_parameter = visit_parameter  # type: ignore[method-assign]
+    return "list parameters of a stack being deleted are split like those of a stack being deployed"
+
+
 def lambda_image_local() -> str:
     from localstack.aws.api.lambda_ import Runtime
     from localstack.services.lambda_.invocation import docker_runtime_executor as dre
@@ -100,6 +123,7 @@ def lambda_init_standin() -> str:
 WORKAROUNDS: dict[str, Callable[[], str]] = {
     "dynamodb-on-moto": dynamodb_on_moto,
     "cfn-getatt-sam-generated": cfn_getatt_sam_generated,
+    "cfn-list-parameter-on-delete": cfn_list_parameter_on_delete,
     "lambda-image-local": lambda_image_local,
     "lambda-init-standin": lambda_init_standin,
 }
