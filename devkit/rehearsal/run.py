@@ -24,7 +24,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from devkit import sam_local
 from devkit.rehearsal import org_standin, scenario, stacks
 from devkit.rehearsal.localstack import HOOK_WORKAROUNDS, PINNED_VERSION, LocalStack, LocalStackError
-from devkit.seed import render_event
+from devkit.seed import render_event, seed_vpc
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / ".local" / "rehearsal"
@@ -135,171 +135,199 @@ def remove_containers(host: str, names: list[str]) -> None:
                        env={"DOCKER_HOST": host, "PATH": "/usr/local/bin:/usr/bin:/bin"})
 
 
-def rehearse(report: Report, *, keep_engine: bool = False) -> None:
-    with ExitStack() as cleanup:
-        with report.step("preflight: Docker engine and the local Lambda image (make local-image)") as s:
-            host, bridge, started_engine = engine()
-            s.detail = f"{host}, bridge {bridge}{', started for this run' if started_engine else ''}"
-        if started_engine and not keep_engine:
-            cleanup.callback(lambda: report.teardown.append(
-                "Docker engine: " + ("stopped" if subprocess.run(
-                    ["bash", str(sam_local.LOCAL_IMAGE_SCRIPT), "stop"], capture_output=True, check=False,
-                    timeout=120).returncode == 0 else "stop FAILED")))
+@dataclass
+class Deployment:
+    """What the phases after the deploy share: where LocalStack is, the organization, the hub's stack."""
 
-        with report.step("sam build (x86_64, cached when nothing changed)"):
-            sam_local.build_x86_64()
+    ls: LocalStack
+    org: org_standin.Organization
+    hub: stacks.Hub
+    lam: Any = None
+    ec2: Any = None  # the member account's
+    ledger: Any = None  # the hub stack's ledger table
 
-        with report.step("Organizations stand-in (moto server on the bridge)") as s:
-            org = cleanup.enter_context(org_standin.organization(bridge))
-            cleanup.callback(lambda: report.teardown.append("Organizations stand-in: stopped"))
-            s.detail = f"{org.org_id}, hub {org.hub_account}, member {org.member_account}"
-
-        ls = LocalStack(STATE_DIR, host, bridge, lambda_env={"AWS_ENDPOINT_URL_ORGANIZATIONS": org.url})
-
-        def stop_localstack() -> None:
-            ls.stop()
-            left = leftover_containers(host)
-            remove_containers(host, left)
-            removed = f" (removed {len(left)} leftover containers)" if left else ""
-            report.teardown.append(f"LocalStack: stopped{removed}")
-
-        with report.step(f"LocalStack {PINNED_VERSION} (own virtualenv, Python 3.13) and its workarounds") as s:
-            cleanup.callback(stop_localstack)
-            report.workarounds = ls.start()
-            broken = [n for n in HOOK_WORKAROUNDS if not report.workarounds.get(n, {}).get("ok")]
-            for name in HOOK_WORKAROUNDS:
-                w = report.workarounds.get(name, {"ok": False, "detail": "the hook did not report it"})
-                report.check(f"workaround {name}", bool(w.get("ok")), str(w.get("detail")))
-            if broken:
-                raise LocalStackError(f"workarounds not working: {broken} (see {ls.log_path})")
-            s.detail = ls.url
-
-        endpoint = ls.url
-        hub_acct, member = org.hub_account, org.member_account
-        deploy_log = STATE_DIR / "sam-deploy.log"
-
-        with report.step("deploy the hub: sam deploy of template.yaml (built)") as s:
-            secs = stacks.sam_deploy(endpoint, hub_acct, template=sam_local.BUILD_DIR / "template.yaml",
-                                     stack=stacks.HUB_STACK, capabilities="CAPABILITY_IAM CAPABILITY_AUTO_EXPAND",
-                                     parameters={
-                                         "OrganizationId": org.org_id, "AllowedOrgIds": org.org_id,
-                                         "OrgAccountIds": f"{hub_acct},{member}",
-                                         "SpokeOrganizationalUnitIds": org.root_id, "SpokeRegions": REGION,
-                                         "Architecture": "x86_64", "Mode": "enforce", "LogLevel": "INFO"},
-                                     log=deploy_log)
-            hub = stacks.describe_hub(endpoint, hub_acct)
-            cleanup.callback(delete_stack, report, endpoint, hub_acct, stacks.HUB_STACK)
-            s.detail = f"sam deploy {secs:.0f} s; {len(hub.functions)} functions"
-        bus_arn = hub.outputs["HubEventBusArn"]
-
-        with report.step("deploy the spoke in the member account: sam deploy of templates/spoke.yaml") as s:
-            secs = stacks.sam_deploy(endpoint, member, template=ROOT / "templates" / "spoke.yaml",
-                                     stack=stacks.SPOKE_STACK, capabilities="CAPABILITY_NAMED_IAM",
-                                     parameters={"OrganizationId": org.org_id, "HubAccountId": hub_acct,
-                                                 "HubEventBusArn": bus_arn,
-                                                 "HubPrincipalArns": ",".join(hub.function_role_arns),
-                                                 "RoleRegion": REGION},
-                                     log=deploy_log)
-            cleanup.callback(delete_stack, report, endpoint, member, stacks.SPOKE_STACK)
-            s.detail = f"sam deploy {secs:.0f} s"
-
-        lam = stacks.session(endpoint, hub_acct).client(
+    def __post_init__(self) -> None:
+        endpoint, hub_acct = self.ls.url, self.org.hub_account
+        self.lam = stacks.session(hub_acct).client(
             "lambda", endpoint_url=endpoint, config=Config(read_timeout=900, retries={"max_attempts": 1}))
-        with report.step("probe: one synchronous invocation of the deployed on-change function (cold start)") as s:
-            ok, s.detail, blame = probe(lam, hub.functions["OnChangeFunction"], member, ls)
-            report.workarounds["layers-into-opt"] = (
-                {"ok": True, "detail": "the function imported vpce_guard, which only the layer holds"} if ok else
-                {"ok": False, "detail": s.detail} if blame == "layers-into-opt" else
-                {"ok": None, "detail": "not shown: the function did not get that far"})
-            if blame and blame in report.workarounds:
-                report.workarounds[blame] = {"ok": False, "detail": s.detail}
-            report.check("the deployed function runs in its container with the built layer", ok,
-                         s.detail if ok else f"{s.detail} (workaround {blame or '?'})")
-            if not ok:
-                s.ok = False
-                raise RuntimeError(f"the deployed function does not run (workaround {blame or '?'}): {s.detail}")
+        self.ec2 = stacks.client(endpoint, self.org.member_account, "ec2")
+        self.ledger = stacks.session(hub_acct).resource("dynamodb", endpoint_url=endpoint).Table(
+            self.hub.outputs["LedgerTableName"])
 
-        ec2 = stacks.client(endpoint, member, "ec2")
-        ledger = stacks.session(endpoint, hub_acct).resource("dynamodb", endpoint_url=endpoint).Table(
-            hub.outputs["LedgerTableName"])
 
-        with report.step("seed drift in the member account") as s:
-            world = scenario.seed_drift(ec2, REGION, name="rehearsal", cidr="10.0.0.0/16", with_ssm=True)
-            before = scenario.view(ec2, world)
-            s.detail = (f"{world.ids['s3_endpoint']}: default policy (confined={before.confined_to(org.org_id)}), "
-                        f"route tables "
-                        f"{len(before.route_tables)}; {world.ids['vpc']}: DNS hostnames {before.dns_hostnames} under "
-                        f"private DNS ({world.ids['ssm_endpoint']})")
+def rehearse(report: Report, *, keep_engine: bool = False) -> None:
+    """Every phase, in order; whatever was started is stopped on the way out, whatever happened."""
+    with ExitStack() as cleanup:
+        ls, org = start_services(report, cleanup, keep_engine=keep_engine)
+        d = deploy(report, cleanup, ls, org)
+        probe_function(report, d)
+        events_phase(report, d)
+        sweep_phase(report, d)
 
-        with report.step("CloudTrail-shaped events: via the spoke's forwarding rule, and on the hub bus") as s:
-            member_events = stacks.client(endpoint, member, "events")
-            events_sent = time.monotonic()
-            via_rule = scenario.put(member_events, scenario.cloudtrail_entry(
-                "modify-vpc-endpoint.json", world, account=member, bus="default"))
-            direct = scenario.put(member_events, scenario.cloudtrail_entry(
-                "modify-vpc-attribute.json", world, account=member, bus=bus_arn))
-            s.detail = f"ModifyVpcEndpoint → member default bus ({via_rule}); ModifyVpcAttribute → hub bus ({direct})"
 
-        with report.step("wait for the deployed on-change function to fix the drift") as s:
-            def fixed() -> tuple[bool, str]:
-                # Fixed in EC2, and the outcome recorded: a fix's `pending` intent is overwritten by its outcome
-                # once the function has read the resource back.
-                v = scenario.view(ec2, world)
-                states = [scenario.ledger_states(ledger, member, REGION, res).get(rule, "absent")
-                          for res, rule in expected_records(world, dns=True)]
-                ok = (v.confined_to(org.org_id) and world.ids["rt2"] in v.route_tables and v.dns_hostnames
-                      and all(st == "remediated" for st in states))
-                return ok, (f"policy confined={v.confined_to(org.org_id)}, route tables={len(v.route_tables)}, "
-                            f"dns hostnames={v.dns_hostnames}, ledger {states}")
+def start_services(report: Report, cleanup: ExitStack, *, keep_engine: bool) -> tuple[LocalStack, Any]:
+    with report.step("preflight: Docker engine and the local Lambda image (make local-image)") as s:
+        host, bridge, started_engine = engine()
+        s.detail = f"{host}, bridge {bridge}{', started for this run' if started_engine else ''}"
+    if started_engine and not keep_engine:
+        cleanup.callback(stop_engine, report)
 
-            done, seen, _ = scenario.wait_for(fixed, timeout=FIX_TIMEOUT, interval=0.5)
-            report.fix_seconds = time.monotonic() - events_sent
-            s.detail = f"all three fixed {report.fix_seconds:.1f} s after the events were put" if done else seen
-            v = scenario.view(ec2, world)
-            report.check("default endpoint policy replaced by one confined to the organization",
-                         v.confined_to(org.org_id), v.policy[:200])
-            report.check("gateway endpoint associated with the missing route table", world.ids["rt2"] in v.route_tables)
-            report.check("VPC DNS hostnames turned on under private DNS", v.dns_hostnames)
-            record_checks(report, ledger, member, world, source="event")
-            if not done:
-                s.ok = False
+    with report.step("sam build (x86_64, cached when nothing changed)"):
+        sam_local.build_x86_64()
 
-        with report.step("scheduled sweep, run once by hand; the deployed worker drains its queue") as s:
-            quiet = scenario.seed_drift(ec2, REGION, name="rehearsal-sweep", cidr="10.1.0.0/16", with_ssm=False)
-            out = lam.invoke(FunctionName=hub.functions["SweepFunction"], Payload=b"{}")
-            payload = json.loads(out["Payload"].read() or b"{}")
-            if out.get("FunctionError"):
-                raise RuntimeError(f"SweepFunction failed: {payload}")
-            sweep_id = payload["sweep_id"]
+    with report.step("Organizations stand-in (moto server on the bridge)") as s:
+        org = cleanup.enter_context(org_standin.organization(bridge))
+        cleanup.callback(report.teardown.append, "Organizations stand-in: stopped")
+        s.detail = f"{org.org_id}, hub {org.hub_account}, member {org.member_account}"
 
-            def summary() -> tuple[bool, str]:
-                item = ledger.get_item(Key={"pk": f"SWEEP#{sweep_id}", "sk": "SUMMARY"}).get("Item") or {}
-                return item.get("status") == "complete", (
-                    f"status={item.get('status')}, units {item.get('units_done')}/{item.get('units_total')}, "
-                    f"failed {item.get('units_failed')}")
+    ls = LocalStack(STATE_DIR, host, bridge, lambda_env={"AWS_ENDPOINT_URL_ORGANIZATIONS": org.url})
+    with report.step(f"LocalStack {PINNED_VERSION} (own virtualenv, Python 3.13) and its workarounds") as s:
+        cleanup.callback(stop_localstack, report, ls)
+        report.workarounds = ls.start()
+        for name in HOOK_WORKAROUNDS:
+            w = report.workarounds.setdefault(name, {"ok": False, "detail": "the hook did not report it"})
+            report.check(f"workaround {name}", bool(w.get("ok")), str(w.get("detail")))
+        broken = [n for n in HOOK_WORKAROUNDS if not report.workarounds[n].get("ok")]
+        if broken:
+            raise LocalStackError(f"workarounds not working: {broken} (see {ls.log_path})")
+        s.detail = ls.url
+    return ls, org
 
-            done, seen, waited = scenario.wait_for(summary, timeout=SWEEP_TIMEOUT)
-            s.detail = (f"sweep {sweep_id}: {payload.get('accounts')} accounts, regions {payload.get('regions')}; "
-                        f"{seen} after {waited:.1f} s")
-            report.check("sweep planned both accounts of the organization (ListAccounts through the stand-in)",
-                         payload.get("accounts") == 2, json.dumps(payload))
-            report.check("sweep complete, every unit counted by the deployed worker", done, seen)
-            v = scenario.view(ec2, quiet)
-            report.check("drift no event announced fixed by the sweep", v.confined_to(org.org_id) and
-                         quiet.ids["rt2"] in v.route_tables,
-                         f"{quiet.ids['s3_endpoint']}: confined={v.confined_to(org.org_id)}, "
-                         f"route tables={len(v.route_tables)}")
-            record_checks(report, ledger, member, quiet, source="sweep", dns=False)
-            queues = stacks.client(endpoint, hub_acct, "sqs")
-            depth = {name: queues.get_queue_attributes(QueueUrl=hub.outputs[name], AttributeNames=[
-                "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
-                for name in ("SweepQueueUrl", "SweepDeadLetterQueueUrl", "EventsDeadLetterQueueUrl",
-                             "AsyncFailuresQueueUrl")}
-            empty = all(int(a["ApproximateNumberOfMessages"]) + int(a["ApproximateNumberOfMessagesNotVisible"]) == 0
-                        for a in depth.values())
-            report.check("sweep queue drained; nothing in the dead-letter and failure queues", empty,
-                         ", ".join(f"{k.removesuffix('Url')}={a['ApproximateNumberOfMessages']}"
-                                   for k, a in depth.items()))
+
+def stop_engine(report: Report) -> None:
+    stop = subprocess.run(["bash", str(sam_local.LOCAL_IMAGE_SCRIPT), "stop"], capture_output=True, check=False,
+                          timeout=120)
+    report.teardown.append("Docker engine: " + ("stopped" if stop.returncode == 0 else "stop FAILED"))
+
+
+def stop_localstack(report: Report, ls: LocalStack) -> None:
+    ls.stop()
+    left = leftover_containers(ls.docker_host)
+    remove_containers(ls.docker_host, left)
+    removed = f" (removed {len(left)} function containers it left)" if left else ""
+    report.teardown.append(f"LocalStack: stopped{removed}")
+
+
+def deploy(report: Report, cleanup: ExitStack, ls: LocalStack, org: Any) -> Deployment:
+    endpoint, hub_acct, member = ls.url, org.hub_account, org.member_account
+    deploy_log = STATE_DIR / "sam-deploy.log"
+    with report.step("deploy the hub: sam deploy of template.yaml (built)") as s:
+        secs = stacks.sam_deploy(endpoint, hub_acct, template=sam_local.BUILD_DIR / "template.yaml",
+                                 stack=stacks.HUB_STACK, capabilities="CAPABILITY_IAM CAPABILITY_AUTO_EXPAND",
+                                 parameters={
+                                     "OrganizationId": org.org_id, "AllowedOrgIds": org.org_id,
+                                     "OrgAccountIds": f"{hub_acct},{member}",
+                                     "SpokeOrganizationalUnitIds": org.root_id, "SpokeRegions": REGION,
+                                     "Architecture": "x86_64", "Mode": "enforce", "LogLevel": "INFO"},
+                                 log=deploy_log)
+        cleanup.callback(delete_stack, report, endpoint, hub_acct, stacks.HUB_STACK)
+        hub = stacks.describe_hub(endpoint, hub_acct)
+        s.detail = f"sam deploy {secs:.0f} s; {len(hub.functions)} functions"
+
+    with report.step("deploy the spoke in the member account: sam deploy of templates/spoke.yaml") as s:
+        secs = stacks.sam_deploy(endpoint, member, template=ROOT / "templates" / "spoke.yaml",
+                                 stack=stacks.SPOKE_STACK, capabilities="CAPABILITY_NAMED_IAM",
+                                 parameters={"OrganizationId": org.org_id, "HubAccountId": hub_acct,
+                                             "HubEventBusArn": hub.outputs["HubEventBusArn"],
+                                             "HubPrincipalArns": ",".join(hub.function_role_arns),
+                                             "RoleRegion": REGION},
+                                 log=deploy_log)
+        cleanup.callback(delete_stack, report, endpoint, member, stacks.SPOKE_STACK)
+        s.detail = f"sam deploy {secs:.0f} s"
+    return Deployment(ls, org, hub)
+
+
+def probe_function(report: Report, d: Deployment) -> None:
+    with report.step("probe: one synchronous invocation of the deployed on-change function (cold start)") as s:
+        ok, s.detail, blame = probe(d.lam, d.hub.functions["OnChangeFunction"], d.org.member_account, d.ls)
+        report.workarounds["layers-into-opt"] = (
+            {"ok": True, "detail": "the function imported vpce_guard, which only the layer holds"} if ok else
+            {"ok": False, "detail": s.detail} if blame == "layers-into-opt" else
+            {"ok": None, "detail": "not shown: the function did not get that far"})
+        if blame and blame in report.workarounds:
+            report.workarounds[blame] = {"ok": False, "detail": s.detail}
+        report.check("the deployed function runs in its container with the built layer", ok,
+                     s.detail if ok else f"{s.detail} (workaround {blame or '?'})")
+        if not ok:
+            raise RuntimeError(f"the deployed function does not run (workaround {blame or '?'}): {s.detail}")
+
+
+def events_phase(report: Report, d: Deployment) -> None:
+    org, member = d.org, d.org.member_account
+    with report.step("seed drift in the member account") as s:
+        world = seed_vpc(d.ec2, REGION, name="rehearsal", cidr="10.0.0.0/16", with_ssm=True)
+        before = scenario.view(d.ec2, world)
+        s.detail = (f"{world.ids['s3_endpoint']}: default policy (confined={before.confined_to(org.org_id)}), "
+                    f"route tables {len(before.route_tables)}; {world.ids['vpc']}: DNS hostnames "
+                    f"{before.dns_hostnames} under private DNS ({world.ids['ssm_endpoint']})")
+
+    with report.step("CloudTrail-shaped events: via the spoke's forwarding rule, and on the hub bus") as s:
+        member_events = stacks.client(d.ls.url, member, "events")
+        sent = time.monotonic()
+        via_rule = scenario.put(member_events, scenario.cloudtrail_entry(
+            "modify-vpc-endpoint.json", world, account=member, bus="default"))
+        direct = scenario.put(member_events, scenario.cloudtrail_entry(
+            "modify-vpc-attribute.json", world, account=member, bus=d.hub.outputs["HubEventBusArn"]))
+        s.detail = f"ModifyVpcEndpoint → member default bus ({via_rule}); ModifyVpcAttribute → hub bus ({direct})"
+
+    with report.step("wait for the deployed on-change function to fix the drift") as s:
+        def fixed() -> tuple[bool, str]:
+            # Fixed in EC2, and the outcome recorded: a fix's `pending` intent is overwritten by its outcome once
+            # the function has read the resource back.
+            v = scenario.view(d.ec2, world)
+            states = [scenario.ledger_states(d.ledger, member, REGION, res).get(rule, "absent")
+                      for res, rule in expected_records(world, dns=True)]
+            ok = (v.confined_to(org.org_id) and world.ids["rt2"] in v.route_tables and v.dns_hostnames
+                  and all(st == "remediated" for st in states))
+            return ok, (f"policy confined={v.confined_to(org.org_id)}, route tables={len(v.route_tables)}, "
+                        f"dns hostnames={v.dns_hostnames}, ledger {states}")
+
+        done, seen, _ = scenario.wait_for(fixed, timeout=FIX_TIMEOUT, interval=0.5)
+        report.fix_seconds = time.monotonic() - sent
+        s.detail = f"all three fixed {report.fix_seconds:.1f} s after the events were put" if done else seen
+        v = scenario.view(d.ec2, world)
+        report.check("default endpoint policy replaced by one confined to the organization",
+                     v.confined_to(org.org_id), v.policy[:200])
+        report.check("gateway endpoint associated with the missing route table", world.ids["rt2"] in v.route_tables)
+        report.check("VPC DNS hostnames turned on under private DNS", v.dns_hostnames)
+        record_checks(report, d.ledger, member, world, source="event", dns=True)
+        if not done:
+            s.ok = False
+
+
+def sweep_phase(report: Report, d: Deployment) -> None:
+    org, member = d.org, d.org.member_account
+    with report.step("scheduled sweep, run once by hand; the deployed worker drains its queue") as s:
+        quiet = seed_vpc(d.ec2, REGION, name="rehearsal-sweep", cidr="10.1.0.0/16", with_ssm=False)
+        out = d.lam.invoke(FunctionName=d.hub.functions["SweepFunction"], Payload=b"{}")
+        payload = json.loads(out["Payload"].read() or b"{}")
+        if out.get("FunctionError"):
+            raise RuntimeError(f"SweepFunction failed: {payload}")
+        sweep_id = payload["sweep_id"]
+
+        def summary() -> tuple[bool, str]:
+            item = d.ledger.get_item(Key={"pk": f"SWEEP#{sweep_id}", "sk": "SUMMARY"}).get("Item") or {}
+            return item.get("status") == "complete", (
+                f"status={item.get('status')}, units {item.get('units_done')}/{item.get('units_total')}, "
+                f"failed {item.get('units_failed')}")
+
+        done, seen, waited = scenario.wait_for(summary, timeout=SWEEP_TIMEOUT)
+        s.detail = (f"sweep {sweep_id}: {payload.get('accounts')} accounts, regions {payload.get('regions')}; "
+                    f"{seen} after {waited:.1f} s")
+        report.check("sweep planned both accounts of the organization (ListAccounts through the stand-in)",
+                     payload.get("accounts") == 2, json.dumps(payload))
+        report.check("sweep complete, every unit counted by the deployed worker", done, seen)
+        v = scenario.view(d.ec2, quiet)
+        report.check("drift no event announced fixed by the sweep",
+                     v.confined_to(org.org_id) and quiet.ids["rt2"] in v.route_tables,
+                     f"{quiet.ids['s3_endpoint']}: confined={v.confined_to(org.org_id)}, "
+                     f"route tables={len(v.route_tables)}")
+        record_checks(report, d.ledger, member, quiet, source="sweep", dns=False)
+        depth = scenario.queue_depths(stacks.client(d.ls.url, org.hub_account, "sqs"), {
+            name.removesuffix("Url"): d.hub.outputs[name] for name in (
+                "SweepQueueUrl", "SweepDeadLetterQueueUrl", "EventsDeadLetterQueueUrl", "AsyncFailuresQueueUrl")})
+        report.check("sweep queue drained; nothing in the dead-letter and failure queues",
+                     not any(depth.values()), ", ".join(f"{k}={n}" for k, n in depth.items()))
 
 
 def probe(lam: Any, function: str, account: str, ls: LocalStack) -> tuple[bool, str, str | None]:
@@ -342,17 +370,17 @@ def expected_records(world: Any, *, dns: bool) -> list[tuple[str, str]]:
     return expected
 
 
-def record_checks(report: Report, ledger: Any, account: str, world: Any, *, source: str, dns: bool = True) -> None:
-    """The ledger the stack created holds the fixes, written by the deployed functions."""
+def record_checks(report: Report, ledger: Any, account: str, world: Any, *, source: str, dns: bool) -> None:
+    """The ledger the stack created holds each fix as `remediated`, with history written by the deployed function
+    on the expected trigger (`event` for the on-change function, `sweep` for the worker)."""
     for resource, rule in expected_records(world, dns=dns):
-        states = scenario.ledger_states(ledger, account, REGION, resource)
-        history = scenario.ledger_history(ledger, account, REGION, resource)
-        by = {str(h.get("trigger_source") or h.get("source") or (h.get("trigger") or {}).get("source", "?"))
-              for h in history if h.get("rule_id") == rule}
-        status = states.get(rule, "absent")
+        status = scenario.ledger_states(ledger, account, REGION, resource).get(rule, "absent")
+        history = [h for h in scenario.ledger_history(ledger, account, REGION, resource) if h.get("rule_id") == rule]
+        sources = sorted({str((h.get("trigger") or {}).get("source")) for h in history})
         report.fixed.append((resource, rule, status))
-        report.check(f"ledger: {rule} on {resource} is {status}", status == "remediated",
-                     f"{len(history)} history items; written on {sorted(by)}")
+        report.check(f"ledger: {rule} on {resource} is {status}, recorded on {source}",
+                     status == "remediated" and sources == [source],
+                     f"{len(history)} history items, triggers {sources}")
 
 
 def print_summary(report: Report) -> None:

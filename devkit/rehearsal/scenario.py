@@ -19,11 +19,7 @@ from typing import Any
 
 from boto3.dynamodb.conditions import Key
 
-from devkit.seed import SpineWorld, render_event, seed_vpc
-
-
-def seed_drift(ec2: Any, region: str, *, name: str, cidr: str, with_ssm: bool) -> SpineWorld:
-    return seed_vpc(ec2, region, name=name, cidr=cidr, with_ssm=with_ssm)
+from devkit.seed import SpineWorld, render_event
 
 
 def cloudtrail_entry(event_file: str, world: SpineWorld, *, account: str, bus: str) -> dict[str, Any]:
@@ -74,6 +70,16 @@ def ledger_states(table: Any, account: str, region: str, resource: str) -> dict[
 def ledger_history(table: Any, account: str, region: str, resource: str) -> list[dict[str, Any]]:
     return table.query(KeyConditionExpression=Key("pk").eq(f"RES#{account}#{region}#{resource}")
                        & Key("sk").begins_with("EVAL#"))["Items"]
+
+
+def queue_depths(sqs: Any, queues: dict[str, str]) -> dict[str, int]:
+    """name → messages in the queue, visible or in flight."""
+    out = {}
+    for name, url in queues.items():
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        out[name] = int(attrs["ApproximateNumberOfMessages"]) + int(attrs["ApproximateNumberOfMessagesNotVisible"])
+    return out
 
 
 def wait_for(check: Callable[[], tuple[bool, str]], *, timeout: float,

@@ -32,13 +32,13 @@ class DeployError(RuntimeError):
     """A stack did not deploy; the message has the end of SAM CLI's output."""
 
 
-def session(endpoint: str, account: str) -> boto3.Session:
+def session(account: str) -> boto3.Session:
     """A session LocalStack files under `account` (its access key id)."""
     return boto3.Session(aws_access_key_id=account, aws_secret_access_key=SECRET, region_name=REGION)
 
 
 def client(endpoint: str, account: str, service: str, **kw: Any) -> Any:
-    return session(endpoint, account).client(service, endpoint_url=endpoint,
+    return session(account).client(service, endpoint_url=endpoint,
                                              config=Config(retries={"mode": "standard", "max_attempts": 3}), **kw)
 
 
