@@ -127,16 +127,23 @@ class LocalStack:
         except OSError:
             return "(no log)"
 
-    def stop(self, timeout: float = 60) -> None:
-        """SIGTERM: LocalStack stops its function containers and the DynamoDB server it started, then exits."""
-        if self.proc is None or self.proc.poll() is not None:
+    def stop(self, timeout: float = 90) -> None:
+        """SIGTERM to LocalStack alone: it stops its function containers (`docker stop`, which a signal to its
+        whole process group would interrupt) and the DynamoDB server it started, then exits. Whatever of its
+        process group is still there afterwards is killed."""
+        if self.proc is None:
             return
-        os.killpg(self.proc.pid, signal.SIGTERM)
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=10)
         try:
-            self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+            os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only what it started
+        except ProcessLookupError:
+            pass
 
 
 def port_free(port: int) -> bool:
