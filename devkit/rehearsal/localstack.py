@@ -7,6 +7,7 @@ each run, so a rehearsal never sees the leftovers of another.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -140,10 +141,8 @@ class LocalStack:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait(timeout=10)
-        try:
+        with contextlib.suppress(ProcessLookupError):
             os.killpg(self.proc.pid, signal.SIGKILL)  # its own session: only what it started
-        except ProcessLookupError:
-            pass
 
 
 def port_free(port: int) -> bool:

@@ -275,12 +275,12 @@ def events_phase(report: Report, d: Deployment) -> None:
             # Fixed in EC2, and the outcome recorded: a fix's `pending` intent is overwritten by its outcome once
             # the function has read the resource back.
             v = scenario.view(d.ec2, world)
-            states = [scenario.ledger_states(d.ledger, member, REGION, res).get(rule, "absent")
-                      for res, rule in expected_records(world, dns=True)]
+            records = [ledger_record(d.ledger, member, res, rule, source="event")
+                       for res, rule in expected_records(world, dns=True)]
             ok = (v.confined_to(org.org_id) and world.ids["rt2"] in v.route_tables and v.dns_hostnames
-                  and all(st == "remediated" for st in states))
+                  and all(closed and fixed for _, closed, fixed, _ in records))
             return ok, (f"policy confined={v.confined_to(org.org_id)}, route tables={len(v.route_tables)}, "
-                        f"dns hostnames={v.dns_hostnames}, ledger {states}")
+                        f"dns hostnames={v.dns_hostnames}, ledger states {[st for st, _, _, _ in records]}")
 
         done, seen, _ = scenario.wait_for(fixed, timeout=FIX_TIMEOUT, interval=0.5)
         report.fix_seconds = time.monotonic() - sent
@@ -370,17 +370,30 @@ def expected_records(world: Any, *, dns: bool) -> list[tuple[str, str]]:
     return expected
 
 
+#: Current states that close a finding. Another event's run may re-check a fixed resource before the fixing
+#: run's outcome is written, so the state of a fixed (resource, rule) can be `compliant` as well.
+CLOSED = frozenset({"remediated", "compliant"})
+
+
+def ledger_record(ledger: Any, account: str, resource: str, rule: str, *,
+                  source: str) -> tuple[str, bool, bool, int]:
+    """(current state, whether it is closed, whether a `remediated` history record was written on `source`,
+    history items of the rule)."""
+    status = scenario.ledger_states(ledger, account, REGION, resource).get(rule, "absent")
+    history = [h for h in scenario.ledger_history(ledger, account, REGION, resource) if h.get("rule_id") == rule]
+    fixed = any(h.get("status") == "remediated" and (h.get("trigger") or {}).get("source") == source
+                for h in history)
+    return status, status in CLOSED, fixed, len(history)
+
+
 def record_checks(report: Report, ledger: Any, account: str, world: Any, *, source: str, dns: bool) -> None:
-    """The ledger the stack created holds each fix as `remediated`, with history written by the deployed function
-    on the expected trigger (`event` for the on-change function, `sweep` for the worker)."""
+    """The ledger the stack created records each fix: a `remediated` history record written on the expected
+    trigger (`event` by the on-change function, `sweep` by the worker), and a closed current state."""
     for resource, rule in expected_records(world, dns=dns):
-        status = scenario.ledger_states(ledger, account, REGION, resource).get(rule, "absent")
-        history = [h for h in scenario.ledger_history(ledger, account, REGION, resource) if h.get("rule_id") == rule]
-        sources = sorted({str((h.get("trigger") or {}).get("source")) for h in history})
+        status, closed, fixed, n = ledger_record(ledger, account, resource, rule, source=source)
         report.fixed.append((resource, rule, status))
-        report.check(f"ledger: {rule} on {resource} is {status}, recorded on {source}",
-                     status == "remediated" and sources == [source],
-                     f"{len(history)} history items, triggers {sources}")
+        report.check(f"ledger: {rule} on {resource} remediated on {source}, now {status}", closed and fixed,
+                     f"{n} history items")
 
 
 def print_summary(report: Report) -> None:
@@ -396,7 +409,7 @@ def print_summary(report: Report) -> None:
     for name, detail in failed:
         print(f"    FAILED  {name}{': ' + detail if detail else ''}")
     if report.fixed:
-        print("  fixed by the deployed functions (ledger state):")
+        print("  fixed by the deployed functions (current state in the ledger):")
         for resource, rule, status in report.fixed:
             print(f"    {resource:26} {rule:32} {status}")
     print("  stood in for:")
