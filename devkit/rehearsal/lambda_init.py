@@ -2,9 +2,9 @@
 """Stand-in for LocalStack's Lambda init, run inside each function container as `/var/rapid/init`.
 
 Workaround `lambda-init-standin` (LocalStack 2026.3.0): LocalStack downloads its own fork of the Lambda
-runtime interface emulator from a host this machine cannot reach; SAM CLI's bundled, stock emulator
-(`aws-lambda-rie`) is present but speaks another protocol. This program speaks LocalStack's executor
-protocol on one side and forwards each invocation to the stock emulator on the other:
+runtime interface emulator from GitHub, which a machine that reaches package registries only cannot; SAM
+CLI's bundled, stock emulator (`aws-lambda-rie`) is present but speaks another protocol. This program speaks
+LocalStack's executor protocol on one side and forwards each invocation to the stock emulator on the other:
 
 * ready:   POST {LOCALSTACK_RUNTIME_ENDPOINT}/status/{LOCALSTACK_RUNTIME_ID}/ready (or .../error)
 * invoke:  LocalStack POSTs {"invoke-id", "invoked-function-arn", "payload", "trace-id"} to :9563/invoke
