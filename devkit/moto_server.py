@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -23,14 +23,15 @@ def _free_port() -> int:
 
 
 @contextmanager
-def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
+def moto_server(host: str = "127.0.0.1", port: int | None = None,
+                env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Yield the endpoint URL of a fresh moto server; the server is stopped on exit, whatever happens.
-
+    `env` adds to the server's environment (e.g. MOTO_ACCOUNT_ID, the account of requests it cannot place).
     The server is moto's with the endpoint-service connection calls moto lacks (devkit.moto_privatelink)."""
     port = port or _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "devkit.moto_privatelink", "-H", host, "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ}, cwd=ROOT,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=ROOT,
     )
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104
     try:
