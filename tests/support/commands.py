@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import os
 import shlex
+import signal
 import subprocess
-from collections.abc import Mapping, Sequence
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -41,3 +44,46 @@ def run(command: str | Sequence[str], env: Mapping[str, str], *, cwd: Path = ROO
 
 def stderr_lines(proc: subprocess.CompletedProcess[str]) -> list[str]:
     return [line for line in proc.stderr.splitlines() if line.strip()]
+
+
+def workdir(tmp_path: Path) -> Path:
+    """A directory to run printed commands in as a user would in their checkout: `.venv` is the project's, and
+    whatever the commands write (.local/sandbox/...) lands here, not in the repository."""
+    where = tmp_path / "work"
+    where.mkdir(exist_ok=True)
+    link = where / ".venv"
+    if not link.exists():
+        link.symlink_to(ROOT / ".venv", target_is_directory=True)
+    return where
+
+
+def printed_commands(text: str) -> list[str]:
+    """The command lines a program printed for the user to run: lines that start with `.venv/bin/vpce-guard`."""
+    return [line.strip() for line in text.splitlines() if line.strip().startswith(".venv/bin/vpce-guard")]
+
+
+@contextmanager
+def long_running(command: str, env: Mapping[str, str], *, cwd: Path, ready: str = "ready",
+                 timeout: float = 120) -> Iterator[tuple[subprocess.Popen[str], list[str]]]:
+    """Start a command that runs until stopped (the sandbox), wait for its `ready` line, stop it with SIGTERM
+    on the way out and check that it exited cleanly. Yields the process and the lines it printed so far."""
+    proc = subprocess.Popen(shlex.split(command), cwd=cwd, env=dict(env), stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    timer = threading.Timer(timeout, proc.kill)
+    timer.start()
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.strip() == ready:
+                break
+        timer.cancel()
+        assert lines and lines[-1] == ready, "\n".join(lines)
+        yield proc, lines
+    finally:
+        timer.cancel()
+        proc.send_signal(signal.SIGTERM)
+        rest = proc.communicate(timeout=30)[0]
+        lines.extend(rest.splitlines())
+    assert proc.returncode == 0, "\n".join(lines[-30:])
