@@ -49,6 +49,7 @@ from devkit import template
 from devkit.caches import reset_process_caches
 from devkit.environ import patched_environ
 from devkit.lambda_context import LocalLambdaContext
+from devkit.sqs import DrainReport, drain
 from vpce_guard import cli
 
 #: SAM CLI's local values for pseudo parameters (samcli IntrinsicsSymbolTable.DEFAULT_PSEUDO_PARAM_VALUES).
@@ -184,14 +185,26 @@ def _credentials(profile: str | None, region: str | None) -> tuple[dict[str, str
     return out, session.region_name
 
 
-def invoke(function: str, event: Any, *, env_vars: Mapping[str, Mapping[str, str]] | None = None,
-           parameter_overrides: Mapping[str, str] | None = None, endpoint_url: str | None = None,
-           profile: str | None = None, region: str | None = None,
-           template_path: Path = template.TEMPLATE) -> Result:
-    """Run FUNCTION's handler on EVENT as `sam local invoke` would, in this process (a cold start each time).
+@dataclass(frozen=True)
+class Prepared:
+    """A function set up to run as SAM would: its template, environment (to set, and to unset) and context."""
 
-    The process environment is restored afterwards; logs go wherever stdout goes (the CLI sends them to stderr).
-    """
+    function: str
+    tpl: dict[str, Any]
+    parameter_overrides: Mapping[str, str]
+    region: str
+    environment: dict[str, str]
+    unset: tuple[str, ...]
+    context: LocalLambdaContext
+    timeout: int
+
+
+def prepare(function: str, *, env_vars: Mapping[str, Mapping[str, str]] | None = None,
+            parameter_overrides: Mapping[str, str] | None = None, endpoint_url: str | None = None,
+            profile: str | None = None, region: str | None = None,
+            template_path: Path = template.TEMPLATE) -> Prepared:
+    """Everything `sam local invoke` works out before it starts the container, checked: the function exists, its
+    environment resolves, its endpoint (if any) answers, and it has credentials."""
     tpl = template.load(template_path)
     if function not in template.functions(tpl):
         raise LocalInvokeError(f"{function!r} is not a function of {template_path.name}; its functions: "
@@ -201,7 +214,7 @@ def invoke(function: str, event: Any, *, env_vars: Mapping[str, Mapping[str, str
     env, ignored = function_environment(tpl, function, parameter_overrides=parameter_overrides or {},
                                         env_vars=env_vars or {}, shell_env=os.environ, region=region)
     for name in ignored:
-        print(f"local: {name} is not declared in {template_path.name} for {function}; SAM ignores it, so do I",
+        print(f"invoke: {name} is not declared in {template_path.name} for {function}; SAM ignores it, so do I",
               file=sys.stderr)
     if endpoint_url:
         env["AWS_ENDPOINT_URL"] = endpoint_url
@@ -225,14 +238,20 @@ def invoke(function: str, event: Any, *, env_vars: Mapping[str, Mapping[str, str
     _check_reachable(full_env, endpoint_url, using_placeholders=credentials == SAM_PLACEHOLDER_CREDENTIALS)
     context = LocalLambdaContext(function_name=name, memory_limit_in_mb=memory, timeout_seconds=timeout,
                                  region=region, account=SAM_ACCOUNT, log_group_name=f"aws/lambda/{name}")
-    with patched_environ(full_env, unset=remove):
+    return Prepared(function, tpl, dict(parameter_overrides or {}), region, full_env, remove, context, timeout)
+
+
+def run_prepared(prepared: Prepared, event: Any) -> Result:
+    """Run the prepared function's handler on EVENT, a cold start each time; the process environment is
+    restored afterwards."""
+    with patched_environ(prepared.environment, unset=prepared.unset):
         reset_process_caches()
-        spec = template.function_spec(function, resources=sam_symbols(tpl, region=region),
-                                      overrides=parameter_overrides, tpl=tpl)
+        spec = template.function_spec(prepared.function, resources=sam_symbols(prepared.tpl, region=prepared.region),
+                                      overrides=prepared.parameter_overrides, tpl=prepared.tpl)
         start = time.monotonic()
         raised: BaseException | None = None
         try:
-            payload: Any = spec.load_handler()(event, context)
+            payload: Any = spec.load_handler()(event, prepared.context)
             error = None
         except Exception as exc:  # reported as Lambda reports an unhandled error (never swallowed)
             payload, error, raised = None, {"errorMessage": str(exc), "errorType": type(exc).__name__,
@@ -240,7 +259,65 @@ def invoke(function: str, event: Any, *, env_vars: Mapping[str, Mapping[str, str
         finally:
             reset_process_caches()
         duration_ms = (time.monotonic() - start) * 1000
-    return Result(function, payload, error, full_env, duration_ms, duration_ms > timeout * 1000, raised)
+    return Result(prepared.function, payload, error, prepared.environment, duration_ms,
+                  duration_ms > prepared.timeout * 1000, raised)
+
+
+def invoke(function: str, event: Any, *, env_vars: Mapping[str, Mapping[str, str]] | None = None,
+           parameter_overrides: Mapping[str, str] | None = None, endpoint_url: str | None = None,
+           profile: str | None = None, region: str | None = None,
+           template_path: Path = template.TEMPLATE) -> Result:
+    """Run FUNCTION's handler on EVENT as `sam local invoke` would, in this process (a cold start each time).
+
+    The process environment is restored afterwards; logs go wherever stdout goes (the CLI sends them to stderr).
+    """
+    return run_prepared(prepare(function, env_vars=env_vars, parameter_overrides=parameter_overrides,
+                                endpoint_url=endpoint_url, profile=profile, region=region,
+                                template_path=template_path), event)
+
+
+def sqs_batch_size(prepared: Prepared) -> int:
+    """The BatchSize of the function's SQS event source, as the template sets it."""
+    props = prepared.tpl["Resources"][prepared.function].get("Properties", {})
+    for event in (props.get("Events") or {}).values():
+        if event.get("Type") == "SQS":
+            params = template.parameter_values(prepared.tpl, prepared.parameter_overrides)
+            size = template.resolve(event.get("Properties", {}).get("BatchSize", 10), params, {},
+                                    template.list_parameters(prepared.tpl))
+            return int(size)
+    raise LocalInvokeError(f"{prepared.function} has no SQS event source in the template: --from-queue is for "
+                           "functions an SQS queue triggers (SweepWorkerFunction)")
+
+
+def drain_queue(prepared: Prepared, queue: str) -> DrainReport:
+    """Invoke the function on batches from an SQS queue until it is empty, as Lambda's event source mapping
+    does (devkit.sqs.drain): the function's own endpoint and credentials read the queue."""
+    batch_size = sqs_batch_size(prepared)
+    with patched_environ(prepared.environment, unset=prepared.unset):
+        sqs = boto3.client("sqs")
+        try:
+            url = queue if "://" in queue else sqs.get_queue_url(QueueName=queue)["QueueUrl"]
+        except ClientError as exc:
+            if "NonExistentQueue" in str(exc) or "does not exist" in str(exc):
+                raise cli.CliError(f"--from-queue {queue}: no such queue in {prepared.region}; pass its URL or "
+                                   "name (the stack output SweepQueueUrl; the sandbox's is vpce-guard-sweep)") from exc
+            raise
+
+        failures: list[cli.CliError] = []
+
+        def handler(event: dict[str, Any]) -> dict[str, Any]:
+            result = run_prepared(prepared, event)
+            if not result.ok:
+                failures.append(failure(result))
+                raise failures[-1] from result.exception
+            return dict(result.payload or {})
+
+        report = drain(sqs, url, handler, batch_size=batch_size)
+    if report.failed_deliveries:
+        last = f"; the last invocation: {failures[-1]}" if failures else "; the batch responses say which"
+        raise cli.CliError(f"{prepared.function}: {len(report.failed_deliveries)} deliveries failed (retried, then "
+                           f"dead-lettered){last}")
+    return report
 
 
 def _check_reachable(env: Mapping[str, str], endpoint_url: str | None, *, using_placeholders: bool) -> None:
@@ -301,16 +378,26 @@ def _invoke(ctx: cli.Context) -> int:
     if not args.function:
         raise cli.UsageError("name the function to invoke, e.g. OnChangeFunction (`vpce-guard invoke --list` "
                              "lists them)")
+    if args.from_queue and args.event:
+        raise cli.UsageError("--from-queue builds the events from the queue's messages: leave out -e/--event")
     # Powertools logs (and EMF metrics) go to stdout inside Lambda; here they go to stderr, so that stdout
     # carries only the result, as with SAM.
     with contextlib.redirect_stdout(sys.stderr), warnings.catch_warnings():
         # Powertools warns when an invocation published no metric; in Lambda that lands in the logs, here it
         # would be noise around the one result or error line.
         warnings.filterwarnings("ignore", "No application metrics to publish")
-        result = invoke(args.function, _read_event(args.event), env_vars=load_env_vars(args.env_vars),
-                        parameter_overrides=parse_parameter_overrides(args.parameter_overrides),
-                        endpoint_url=ctx.arg("endpoint_url"), profile=ctx.arg("profile"),
-                        region=ctx.arg("region"), template_path=Path(args.template).resolve())
+        prepared = prepare(args.function, env_vars=load_env_vars(args.env_vars),
+                           parameter_overrides=parse_parameter_overrides(args.parameter_overrides),
+                           endpoint_url=ctx.arg("endpoint_url"), profile=ctx.arg("profile"),
+                           region=ctx.arg("region"), template_path=Path(args.template).resolve())
+        if args.from_queue:
+            report = drain_queue(prepared, args.from_queue)
+        else:
+            result = run_prepared(prepared, _read_event(args.event))
+    if args.from_queue:
+        print(json.dumps({"invocations": report.invocations, "processed": report.processed,
+                          "responses": report.responses}, default=str), file=ctx.out)
+        return 0
     if not result.ok:
         raise failure(result) from result.exception
     print(f"invoke: {args.function} ran in {result.duration_ms:.0f} ms"
@@ -331,6 +418,10 @@ def register(commands: cli.Commands) -> None:
                                            "function")
     inv.add_argument("-n", "--env-vars", help="SAM --env-vars file: {\"FunctionName\": {...}, \"Parameters\": "
                                               "{...}} (`vpce-guard sandbox` writes one)")
+    inv.add_argument("--from-queue", metavar="QUEUE",
+                     help="instead of -e: invoke on batches received from this SQS queue (URL or name) until it is "
+                          "empty, as Lambda's event source mapping does, e.g. SweepWorkerFunction on the sweep's "
+                          "units; prints a summary of the batches")
     inv.add_argument("--parameter-overrides", nargs="+", metavar="KEY=VALUE",
                      help="template parameters, e.g. Mode=dry_run")
     inv.add_argument("-t", "--template", default=str(template.TEMPLATE), help="SAM template (default: template.yaml)")

@@ -33,15 +33,18 @@ from vpce_guard import cli
 #: Relative to the directory the sandbox is started in, like the commands it prints.
 DEFAULT_DIR = Path(".local") / "sandbox"
 SWEEP_EVENT = "sweep/scheduled-sweep.json"
+#: The sweep's queue (devkit.sqs.create_sweep_queues), which SweepWorkerFunction drains.
+QUEUE = "vpce-guard-sweep"
 
 
-def commands(*, rel: str, url: str, org_id: str) -> list[str]:
-    """What the sandbox prints to try, each runnable as printed from the directory it started in."""
+def commands(*, rel: str, url: str) -> list[str]:
+    """What the sandbox prints to try, each runnable as printed from the directory it started in: the on-change
+    function on an event, the sweep (it queues one unit), the sweep worker on the queued unit, the ledger."""
+    env_vars = f"--env-vars {rel}/env.json"
     return [
-        f".venv/bin/vpce-guard invoke {demo.FUNCTION} -e {rel}/events/modify-vpc-endpoint.json "
-        f"--env-vars {rel}/env.json",
-        f".venv/bin/vpce-guard invoke SweepFunction -e {rel}/events/{SWEEP_EVENT} --env-vars {rel}/env.json "
-        f"--parameter-overrides OrganizationId={org_id} SpokeRegions={demo.REGION}",
+        f".venv/bin/vpce-guard invoke {demo.FUNCTION} -e {rel}/events/modify-vpc-endpoint.json {env_vars}",
+        f".venv/bin/vpce-guard invoke SweepFunction -e {rel}/events/{SWEEP_EVENT} {env_vars}",
+        f".venv/bin/vpce-guard invoke SweepWorkerFunction --from-queue {QUEUE} {env_vars}",
         f".venv/bin/vpce-guard report --endpoint-url {url} --region {demo.REGION} --ledger-table {demo.TABLE} "
         "findings --status all",
     ]
@@ -66,15 +69,17 @@ def run(ctx: cli.Context) -> int:
         org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
         payments, analytics = demo.seed_hub(boto3.client("ec2"), org_id)
         template.create_tables(boto3.client("dynamodb"), template.tables_for(demo.TABLE))
-        queue_url, _ = create_sweep_queues(boto3.client("sqs"))
+        queue_url, _ = create_sweep_queues(boto3.client("sqs"), name=QUEUE)
         for name in [*event_files(), SWEEP_EVENT]:
             (out / "events" / name).write_text(json.dumps(render_event(name, payments.mapping()), indent=2) + "\n")
         common = {**template.table_env(template.tables_for(demo.TABLE)), "AWS_ENDPOINT_URL": url}
+        # The sweep covers the sandbox's region (in a deployment, SWEEP_REGIONS comes from SpokeRegions).
+        sweep = {**common, "SWEEP_QUEUE_URL": queue_url, "SWEEP_REGIONS": demo.REGION}
         (out / "env.json").write_text(json.dumps(
-            {demo.FUNCTION: common, "SweepFunction": {**common, "SWEEP_QUEUE_URL": queue_url},
-             "SweepWorkerFunction": common, "RollbackFunction": common}, indent=2) + "\n")
+            {demo.FUNCTION: common, "SweepFunction": sweep, "SweepWorkerFunction": common,
+             "RollbackFunction": common}, indent=2) + "\n")
         rel = os.path.relpath(out, Path.cwd())
-        tries = "\n".join(f"  {c}" for c in commands(rel=rel, url=url, org_id=org_id))
+        tries = "\n".join(f"  {c}" for c in commands(rel=rel, url=url))
         print(f"""moto server {url}: organization {org_id}, VPCs payments ({payments.ids['vpc']}) and analytics
 ({analytics.ids['vpc']}), ledger table {demo.TABLE}. Events for the payments VPC are in {rel}/events/,
 the functions' --env-vars file is {rel}/env.json.

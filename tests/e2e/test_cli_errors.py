@@ -91,6 +91,8 @@ OFFLINE_CASES = [
                             "111122223333", "--reason", "r", "--owner", "o", "--days", "400"], 2, "at most 366 days"),
     ("not a URL", ["report", "--region", "us-east-1", "--endpoint-url", "localhost:5000"], 2,
      "'localhost:5000' is not an http(s) URL"),
+    ("an event and a queue", ["invoke", "SweepWorkerFunction", "--from-queue", "q", "-e", EVENT], 2,
+     "leave out -e/--event"),
 ]
 
 
@@ -162,6 +164,9 @@ def test_errors_aws_answers_are_one_line_too(vpce_guard: str, moto_url: str, tmp
           "111122223333"], 1, "no account exemption for 111122223333"),
         ([*at, "invoke", "OnChangeFunction", "-e", EVENT], 1,
          "OnChangeFunction failed: a table it uses does not exist"),
+        ([*at, "invoke", "SweepWorkerFunction", "--from-queue", "nope"], 1, "--from-queue nope: no such queue"),
+        ([*at, "invoke", "OnChangeFunction", "--from-queue", "nope"], 2,
+         "OnChangeFunction has no SQS event source in the template"),
     ]
     for argv, code, says in cases:
         _one_line(run([vpce_guard, *argv], clean_env(tmp_path)), code, says)

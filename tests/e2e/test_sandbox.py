@@ -8,6 +8,7 @@ import re
 import socket
 from pathlib import Path
 
+import boto3
 import pytest
 
 from tests.support.commands import ROOT, clean_env, long_running, printed_commands, run, workdir
@@ -21,7 +22,7 @@ def test_sandbox_prints_commands_that_run_as_printed_and_stops_cleanly(tmp_path:
         text = "\n".join(lines)
         url = re.search(r"moto server (http://\S+):", text).group(1)
         commands = printed_commands(text)
-        assert len(commands) == 3, text
+        assert len(commands) == 4, text
         written = cwd / ".local" / "sandbox"
         assert sorted(p.name for p in (written / "events").glob("*.json")) == sorted(
             p.name for p in (ROOT / "events").glob("*.json"))
@@ -41,7 +42,13 @@ def test_sandbox_prints_commands_that_run_as_printed_and_stops_cleanly(tmp_path:
         assert result["counts"]["remediated"] == 2 and "failed" not in result["counts"], result["counts"]
         plan = json.loads(outputs[1])
         assert plan["accounts"] == 1 and plan["units"] == 1, "the sweep planned the sandbox's account and region"
-        assert "endpoint-policy-org-confined" in outputs[2] and "remediated" in outputs[2]
+        drained = json.loads(outputs[2])
+        assert drained["processed"] == 1 and drained["responses"] == [{"batchItemFailures": []}], drained
+        assert "endpoint-policy-org-confined" in outputs[3] and "remediated" in outputs[3]
+        ledger = boto3.resource("dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                                aws_secret_access_key="x").Table("vpce-guard-ledger")
+        swept = [i for i in ledger.scan()["Items"] if (i.get("trigger") or {}).get("source") == "sweep"]
+        assert swept, "the worker swept the unit: its records are in the ledger"
     assert "moto server stopped." in lines[-1]
     port = int(url.rsplit(":", 1)[1])
     with socket.socket() as s:
