@@ -332,7 +332,7 @@ def _check_reachable(env: Mapping[str, str], endpoint_url: str | None, *, using_
 
 def failure(result: Result) -> cli.CliError:
     """One line for a handler that raised: what failed and what to do."""
-    for exc in cli._causes(result.exception) if result.exception else ():
+    for exc in cli.causes(result.exception) if result.exception else ():
         if isinstance(exc, ClientError) and exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
             tables = ", ".join(sorted(template.table_env(template.tables_for("…"))))
             return cli.CliError(f"{result.function} failed: a table it uses does not exist "

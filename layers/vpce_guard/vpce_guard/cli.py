@@ -195,6 +195,11 @@ class Context:
         """The endpoint every client uses: --endpoint-url or AWS_ENDPOINT_URL (what botocore itself reads)."""
         return os.environ.get("AWS_ENDPOINT_URL") or None
 
+    @property
+    def region(self) -> str | None:
+        """The region of the session, once the command has opened one."""
+        return self._session.region_name if self._session else None
+
     def session(self) -> boto3.Session:
         """The command's session, checked: a region, credentials (placeholders for a local endpoint), a
         reachable endpoint. Built once, at the first AWS call the command makes."""
@@ -270,7 +275,8 @@ _BAD_CREDENTIALS = {"ExpiredToken", "ExpiredTokenException", "InvalidClientToken
                     "SignatureDoesNotMatch", "InvalidAccessKeyId", "AuthFailure", "RequestExpired"}
 
 
-def _causes(exc: BaseException) -> Iterator[BaseException]:
+def causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception, then what caused it, and so on (explicit `from` first, else the context)."""
     seen: set[int] = set()
     current: BaseException | None = exc
     while current is not None and id(current) not in seen:
@@ -282,7 +288,7 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
 def explain(exc: BaseException, *, tables: dict[str, str] | None = None, region: str | None = None) -> CliError:
     """The one line a person can act on for an error (its cause chain is searched: a library often wraps the
     AWS error, as Powertools' idempotency does)."""
-    for e in _causes(exc):
+    for e in causes(exc):
         found = _explain_one(e, tables or {}, region)
         if found is not None:
             return found
@@ -357,8 +363,7 @@ def run(parser: argparse.ArgumentParser, argv: Sequence[str] | None = None, *,
         print(f"{parser.prog}: interrupted", file=sys.stderr)
         return 130
     except Exception as exc:
-        error = explain(exc, tables=ctx.tables if ctx else None,
-                        region=ctx._session.region_name if ctx and ctx._session else None)
+        error = explain(exc, tables=ctx.tables if ctx else None, region=ctx.region if ctx else None)
         if debug:
             traceback.print_exception(exc)
         print(f"{parser.prog}: {error}", file=sys.stderr)
