@@ -1,8 +1,8 @@
 """`sam local invoke` without containers: run a function of template.yaml in this process, as SAM would.
 
-    vpce-guard invoke OnChangeFunction -e events/modify-vpc-endpoint.json \
-        [--env-vars env.json] [--parameter-overrides Mode=dry_run ...] [--endpoint-url http://127.0.0.1:5000] \
-        [--profile P] [--region R] [--template template.yaml]
+    vpce-guard invoke FUNCTION -e EVENT.json [--env-vars env.json] [--parameter-overrides Mode=dry_run ...]
+        [--endpoint-url http://127.0.0.1:5000] [--profile P] [--region R] [--template template.yaml]
+    vpce-guard invoke SweepWorkerFunction --from-queue QUEUE [--env-vars env.json] ...
     vpce-guard invoke --list
     (also: python -m devkit.local invoke …, python -m devkit.local list)
 
@@ -407,10 +407,25 @@ def _invoke(ctx: cli.Context) -> int:
     return 0
 
 
+HELP = """Run a function of template.yaml on one event in this process, as `sam local invoke` runs it in a
+container: the template's environment (Globals, parameters, --parameter-overrides), then this shell's value of
+each declared variable, then the --env-vars file; the credentials of --profile (or the default chain; none at
+all is fine for a local --endpoint-url). Logs go to stderr, the function's result to stdout as one line of JSON.
+The rules it copies from SAM CLI, and where it differs: devkit/local.py.
+
+examples:
+  vpce-guard invoke --list
+  vpce-guard invoke OnChangeFunction -e .local/sandbox/events/modify-vpc-endpoint.json \\
+      --env-vars .local/sandbox/env.json
+  vpce-guard invoke SweepWorkerFunction --from-queue vpce-guard-sweep --env-vars .local/sandbox/env.json
+  vpce-guard invoke OnChangeFunction -e my-event.json --env-vars env.json --profile hub-admin \\
+      --region eu-west-1 --parameter-overrides Mode=dry_run"""
+
+
 def register(commands: cli.Commands) -> None:
     """Add `invoke` to a command line."""
     inv = commands.add("invoke", help="run one function of template.yaml on one event, as `sam local invoke` "
-                                      "does, in this process (no container)", description=__doc__, run=_invoke)
+                                      "does, in this process (no container)", description=HELP, run=_invoke)
     inv.add_argument("function", nargs="?", help="the function's logical id in the template, e.g. OnChangeFunction")
     inv.add_argument("--list", action="store_true",
                      help="list the template's functions, their handlers and the variables each reads")
