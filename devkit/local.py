@@ -386,6 +386,8 @@ def _invoke(ctx: cli.Context) -> int:
         # Powertools warns when an invocation published no metric; in Lambda that lands in the logs, here it
         # would be noise around the one result or error line.
         warnings.filterwarnings("ignore", "No application metrics to publish")
+        # What the command line names is checked first (exit 2), then what AWS or the environment says (1).
+        event = None if args.from_queue else _read_event(args.event)
         prepared = prepare(args.function, env_vars=load_env_vars(args.env_vars),
                            parameter_overrides=parse_parameter_overrides(args.parameter_overrides),
                            endpoint_url=ctx.arg("endpoint_url"), profile=ctx.arg("profile"),
@@ -393,7 +395,7 @@ def _invoke(ctx: cli.Context) -> int:
         if args.from_queue:
             report = drain_queue(prepared, args.from_queue)
         else:
-            result = run_prepared(prepared, _read_event(args.event))
+            result = run_prepared(prepared, event)
     if args.from_queue:
         print(json.dumps({"invocations": report.invocations, "processed": report.processed,
                           "responses": report.responses}, default=str), file=ctx.out)
