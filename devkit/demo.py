@@ -322,7 +322,8 @@ Where to look next:
   {_TRY_INVOKE}
       (from another terminal, while the sandbox runs) the on-change function on one event, as SAM would run it
   README.md, docs/
-      what each rule checks, deploying into an organization, operating it"""
+      what each rule checks (docs/rules.md), deploying into an organization (docs/deploy.md), operating it
+      (docs/operations.md), what it costs (docs/cost.md)"""
 
 
 def register(commands: cli.Commands) -> None:

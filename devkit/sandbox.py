@@ -4,9 +4,10 @@
     (also: make sandbox, python -m devkit.sandbox)
 
 It seeds the hub of `vpce-guard demo` (an organization, the payments and analytics VPCs with their drift, the
-ledger table, the sweep's queues), writes every events/ file it prints a command for with the seeded ids to
-DIR/events/ and an `--env-vars` file (DIR/env.json, SAM's format) that points the functions at this server,
-then prints commands that run as printed from the directory it was started in
+ledger table, the sweep's queues), writes every events/ file with the seeded ids to DIR/events/, an
+`--env-vars` file (DIR/env.json, SAM's format) that points the functions at this server, and DIR/env.sh, which a
+shell sources to make the sandbox its AWS (`. .local/sandbox/env.sh`: then `vpce-guard report`, `exemptions`…
+need no options); then prints commands that run as printed from the directory it was started in
 (tests/e2e/test_sandbox.py runs each). `--host 172.17.0.1` (the Docker bridge) makes it reachable from
 `sam local invoke` containers as well as from this machine.
 Ctrl-C (or SIGTERM) stops the server; nothing is left running.
@@ -16,6 +17,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import sys
 import threading
@@ -50,6 +52,16 @@ def commands(*, rel: str, url: str) -> list[str]:
     ]
 
 
+def shell_environment(url: str, tables: dict[str, str]) -> str:
+    """A file to source in a shell: the sandbox as the AWS of every command run there."""
+    values = {"AWS_ENDPOINT_URL": url, "AWS_REGION": demo.REGION, "AWS_DEFAULT_REGION": demo.REGION,
+              "AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox", **tables}
+    lines = ["# The vpce-guard sandbox as the AWS of this shell: `. .local/sandbox/env.sh` (written by",
+             "# `vpce-guard sandbox`; a new sandbox writes a new one).", "unset AWS_PROFILE AWS_SESSION_TOKEN",
+             *(f"export {name}={shlex.quote(value)}" for name, value in values.items())]
+    return "\n".join(lines) + "\n"
+
+
 def run(ctx: cli.Context) -> int:
     args = ctx.args
     out = Path(args.dir).resolve()
@@ -78,6 +90,9 @@ def run(ctx: cli.Context) -> int:
         (out / "env.json").write_text(json.dumps(
             {demo.FUNCTION: common, "SweepFunction": sweep, "SweepWorkerFunction": common,
              "RollbackFunction": common}, indent=2) + "\n")
+        # For a terminal of one's own: `. .local/sandbox/env.sh`, then every vpce-guard command talks to the
+        # sandbox (its endpoint, region, placeholder credentials and tables) without options.
+        (out / "env.sh").write_text(shell_environment(url, template.table_env(template.tables_for(demo.TABLE))))
         rel = os.path.relpath(out, Path.cwd())
         tries = "\n".join(f"  {c}" for c in commands(rel=rel, url=url))
         print(f"""moto server {url}: organization {org_id}, VPCs payments ({payments.ids['vpc']}) and analytics

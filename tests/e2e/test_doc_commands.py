@@ -1,10 +1,11 @@
 """Every command README.md and docs/ show runs as written, or says why it cannot run here.
 
 Shell blocks are tagged (docs/development.md, "Commands in the docs"; tests/support/doc_commands.py reads them):
-`local` blocks run here, in order, file by file, in a scratch copy of the checkout, with no AWS configuration
-(a `make sandbox` / `vpce-guard sandbox` line starts the sandbox's moto server, as in its own terminal, and the
-commands after it in the same file run against it, until the end of the file); `aws`, `docker` and `suite`
-blocks are skipped with their reason. An untagged shell block fails the first test.
+`local` blocks run here, document by document, in a scratch copy of the checkout with no AWS configuration of
+its own, as a reader runs them: in order, in one terminal (what a command exports, the next one sees), with a
+`make sandbox` / `vpce-guard sandbox` line started in a second terminal and left running (the commands after
+it run against its moto server) until the end of the document. `aws`, `docker` and `tooling` blocks are
+skipped with their reason. An untagged shell block fails the first test.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.commands import ROOT, clean_env, long_running, run, scratch_checkout
+from tests.support.commands import ROOT, Terminal, clean_env, long_running, scratch_checkout
 from tests.support.doc_commands import SHELLS, TAGS, Block, blocks
 
 pytestmark = pytest.mark.e2e
@@ -44,19 +45,27 @@ def test_commands_that_need_more_than_this_machine_are_skipped_with_the_reason(b
     pytest.skip(f"{block.where}: {len(block.commands)} command(s) not run: {TAGS[block.tags[0]]}")
 
 
-@pytest.mark.parametrize("doc", sorted({b.path for b in LOCAL}), ids=lambda p: str(p.relative_to(ROOT)))
-def test_local_commands_run_as_written(doc: Path, tmp_path: Path) -> None:
-    cwd, env = scratch_checkout(tmp_path), clean_env(tmp_path)
-    ran = 0
-    with ExitStack() as servers:
-        for block in [b for b in LOCAL if b.path == doc]:
-            for command in block.commands:
-                if _starts_a_server(command):
-                    servers.close()  # one sandbox at a time, as a reader has one terminal 1
-                    servers.enter_context(long_running(command, env, cwd=cwd))
-                else:
-                    done = run(["bash", "-o", "pipefail", "-c", command], env, cwd=cwd, timeout=600)
-                    assert done.returncode == 0, (f"{block.where}: {command}\nexit {done.returncode}\n"
-                                                  f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}")
-                ran += 1
-    print(f"{doc.relative_to(ROOT)}: {ran} command(s) ran")
+def test_local_commands_run_as_written(tmp_path: Path) -> None:
+    """One test for every document, one after the other: the documents' sandboxes may share a port."""
+    ran: dict[str, int] = {}
+    for doc in sorted({b.path for b in LOCAL}, key=DOCS.index):
+        where = tmp_path / doc.stem
+        where.mkdir()
+        cwd, env = scratch_checkout(where), clean_env(where)
+        terminal, server = Terminal(cwd, env), ExitStack()  # server: the second terminal, one sandbox at a time
+        try:
+            for block in [b for b in LOCAL if b.path == doc]:
+                for command in block.commands:
+                    if _starts_a_server(command):
+                        server.close()
+                        server = ExitStack()
+                        server.enter_context(long_running(command, env, cwd=cwd))
+                    else:
+                        code, output = terminal.run(command)
+                        assert code == 0, f"{block.where}: {command}\nexit {code}\n{output[-4000:]}"
+                    ran[str(doc.relative_to(ROOT))] = ran.get(str(doc.relative_to(ROOT)), 0) + 1
+        finally:
+            server.close()
+            terminal.close()
+    print(f"documented commands run: {sum(ran.values())} ({ran})")
+    assert ran

@@ -29,6 +29,8 @@ def test_sandbox_prints_commands_that_run_as_printed_and_stops_cleanly(tmp_path:
         env_vars = json.loads((written / "env.json").read_text())
         assert {fn: env_vars[fn]["AWS_ENDPOINT_URL"] for fn in env_vars} == {
             "OnChangeFunction": url, "SweepFunction": url, "SweepWorkerFunction": url, "RollbackFunction": url}
+        shell_env = (written / "env.sh").read_text()
+        assert f"export AWS_ENDPOINT_URL={url}" in shell_env and "export LEDGER_TABLE=vpce-guard-ledger" in shell_env
         for command in commands:  # every file a command names is one the sandbox wrote
             for path in re.findall(r"(?:-e|--env-vars) (\S+)", command):
                 assert (cwd / path).is_file(), (command, path)

@@ -12,6 +12,7 @@ import shlex
 import signal
 import subprocess
 import threading
+import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -111,3 +112,46 @@ def scratch_checkout(tmp_path: Path) -> Path:
         if not link.exists():
             link.symlink_to(entry, target_is_directory=entry.is_dir())
     return where
+
+
+class Terminal:
+    """One interactive bash, as a reader has a terminal open: commands run one after the other in the same
+    shell, so what one exports or `cd`s the next one sees. Each command's stdin is /dev/null (a command that
+    waits for input fails instead of hanging) unless it has its own (a pipe, a heredoc)."""
+
+    def __init__(self, cwd: Path, env: Mapping[str, str]) -> None:
+        self._proc = subprocess.Popen(["bash", "--noprofile", "--norc"], cwd=cwd, env=dict(env), text=True,
+                                      stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                      start_new_session=True)
+        self._send("set -o pipefail")
+
+    def _send(self, text: str) -> None:
+        assert self._proc.stdin is not None
+        self._proc.stdin.write(text + "\n")
+        self._proc.stdin.flush()
+
+    def run(self, command: str, *, timeout: float = 600) -> tuple[int, str]:
+        """Run a command; its exit code and everything it printed (stdout and stderr, interleaved)."""
+        marker = f"__done_{uuid.uuid4().hex}__"
+        self._send(f"{{ {command}\n}} < /dev/null\nprintf '\\n{marker} %s\\n' \"$?\"")
+        timer = threading.Timer(timeout, lambda: os.killpg(self._proc.pid, signal.SIGKILL))
+        timer.start()
+        out: list[str] = []
+        try:
+            assert self._proc.stdout is not None
+            for line in self._proc.stdout:
+                if line.startswith(marker):
+                    return int(line.split()[1]), "".join(out).rstrip("\n")
+                out.append(line)
+        finally:
+            timer.cancel()
+        raise AssertionError(f"the shell ended while running {command!r} (timeout {timeout} s?):\n{''.join(out)}")
+
+    def close(self) -> None:
+        with contextlib.suppress(BrokenPipeError, OSError):
+            self._send("exit")
+        try:
+            self._proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            os.killpg(self._proc.pid, signal.SIGKILL)
+            self._proc.wait()

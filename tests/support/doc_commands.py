@@ -4,10 +4,11 @@ they are marked: every `sh` block carries one tag after the language, naming whe
     ```sh local     runs on a developer's machine as written (no AWS account, no Docker): tested
     ```sh aws       needs an AWS account (deploying, a real hub): not run; the reason is reported
     ```sh docker    needs a container engine and the Lambda image (`make local-image`): not run
-    ```sh suite     is the test suite, the lint or the benchmarks itself: run by CI, not from inside it
+    ```sh tooling   builds, lints, tests or measures the project (make test, make bench, SAM CLI): what CI
+                    and `make test` run, not re-run from inside the test suite
 
-A command is a line, with backslash continuations joined and a heredoc kept with its body; `#` comments and
-blank lines are dropped.
+A command is a line, with backslash continuations joined, a quoted string kept whole across lines and a
+heredoc kept with its body; `#` comments and blank lines are dropped.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ TAGS = {
     "local": "",
     "aws": "needs an AWS account",
     "docker": "needs a container engine and the Lambda base image (make local-image)",
-    "suite": "is the test suite, the lint or the benchmarks: CI runs it, a test cannot run it from inside",
+    "tooling": "builds, lints, tests or measures the project: CI and `make test` run it, not a test inside them",
 }
 SHELLS = ("sh", "bash", "shell", "console")
 _FENCE = re.compile(r"^(?P<indent>[ \t]*)```(?P<info>[^\n`]*)\n(?P<body>.*?)^(?P=indent)```[ \t]*$", re.M | re.S)
@@ -61,8 +62,11 @@ def commands(body: str) -> list[str]:
     while i < len(lines):
         current = lines[i]
         i += 1
-        while current.rstrip().endswith("\\") and i < len(lines):
-            current = current.rstrip()[:-1] + " " + lines[i].strip()
+        while i < len(lines) and (current.rstrip().endswith("\\") or _open_quote(current)):
+            if current.rstrip().endswith("\\"):
+                current = current.rstrip()[:-1] + " " + lines[i].strip()
+            else:
+                current = current + "\n" + lines[i]
             i += 1
         heredoc = _HEREDOC.search(current)
         if heredoc:
@@ -79,7 +83,22 @@ def commands(body: str) -> list[str]:
     return out
 
 
-def _strip_comment(line: str) -> str:
+def _open_quote(text: str) -> bool:
+    """Whether a quote opened in the text is still open at its end (the command goes on on the next line)."""
+    quote, escaped = "", False
+    for ch in _strip_comment(text, keep_open=True):
+        if escaped:
+            escaped = False
+        elif ch == "\\" and quote != "'":
+            escaped = True
+        elif quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+    return bool(quote)
+
+
+def _strip_comment(line: str, *, keep_open: bool = False) -> str:
     """The line without its trailing comment, as the shell reads it: `#` starts a comment only at the start of
     a word and outside quotes."""
     quote = ""
@@ -94,5 +113,5 @@ def _strip_comment(line: str) -> str:
         elif ch in "'\"":
             quote = ch
         elif ch == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i].strip()
-    return line.strip()
+            return line[:i] if keep_open else line[:i].strip()
+    return line if keep_open else line.strip()
