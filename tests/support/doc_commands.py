@@ -83,26 +83,10 @@ def commands(body: str) -> list[str]:
     return out
 
 
-def _open_quote(text: str) -> bool:
-    """Whether a quote opened in the text is still open at its end (the command goes on on the next line)."""
+def _scan(line: str) -> tuple[int, str]:
+    """Read a line as the shell does: where its comment starts (`#` at the start of a word, outside quotes;
+    the line's length when there is none) and which quote is still open at that point ("" for none)."""
     quote, escaped = "", False
-    for ch in _strip_comment(text, keep_open=True):
-        if escaped:
-            escaped = False
-        elif ch == "\\" and quote != "'":
-            escaped = True
-        elif quote:
-            quote = "" if ch == quote else quote
-        elif ch in "'\"":
-            quote = ch
-    return bool(quote)
-
-
-def _strip_comment(line: str, *, keep_open: bool = False) -> str:
-    """The line without its trailing comment, as the shell reads it: `#` starts a comment only at the start of
-    a word and outside quotes."""
-    quote = ""
-    escaped = False
     for i, ch in enumerate(line):
         if escaped:
             escaped = False
@@ -113,5 +97,15 @@ def _strip_comment(line: str, *, keep_open: bool = False) -> str:
         elif ch in "'\"":
             quote = ch
         elif ch == "#" and (i == 0 or line[i - 1].isspace()):
-            return line[:i] if keep_open else line[:i].strip()
-    return line if keep_open else line.strip()
+            return i, ""
+    return len(line), quote
+
+
+def _open_quote(text: str) -> bool:
+    """Whether a quote opened in the text is still open at its end (the command goes on on the next line)."""
+    return bool(_scan(text)[1])
+
+
+def _strip_comment(line: str) -> str:
+    """The line without its trailing comment."""
+    return line[:_scan(line)[0]].strip()
