@@ -32,3 +32,14 @@ def test_python_dash_m_works_without_pythonpath_from_any_directory(venv: None, t
     proc = run([str(PYTHON), "-m", module, "--help"], clean_env(tmp_path), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "usage:" in proc.stdout
+
+
+def test_every_package_is_in_the_project_s_package_list() -> None:
+    """A package missing from pyproject.toml's list would be left out of any non-editable build."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"])
+    roots = {"devkit": ROOT / "devkit", "vpce_guard": ROOT / "layers" / "vpce_guard" / "vpce_guard"}
+    found = {".".join((name, *init.parent.relative_to(path).parts))
+             for name, path in roots.items() for init in path.rglob("__init__.py")}
+    assert found == listed
