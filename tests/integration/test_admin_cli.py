@@ -50,3 +50,32 @@ def test_rollback_on_the_command_line_restores_then_refuses_a_second_time(
     assert admin.main(argv) == admin.EXIT_ROLLBACK_NOT_DONE, "the resource no longer shows the fix's after-state"
     out = _printed(capsys)
     assert out["status"] == "refused" and "changed since" in out["reason"]
+
+
+def test_the_hub_tables_come_from_the_option_then_the_named_stack_then_the_environment_then_the_default_stack(
+        aws_env: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    import argparse
+
+    import boto3
+
+    from vpce_guard import cli
+
+    cfn = boto3.client("cloudformation", region_name=REGION)
+    for stack, table in (("vpce-guard", "default-stack-ledger"), ("hub", "named-stack-ledger")):
+        cfn.create_stack(StackName=stack, TemplateBody=json.dumps({
+            "Resources": {"Queue": {"Type": "AWS::SQS::Queue"}},
+            "Outputs": {"LedgerTableName": {"Value": table}}}))
+
+    def ledger(**given: str) -> str:
+        args = argparse.Namespace(**{"region": REGION, "profile": None, "ledger_table": None, "stack": None,
+                                     **given})
+        return cli.Context(args).table("ledger")
+
+    monkeypatch.setenv("LEDGER_TABLE", "env-ledger")
+    assert ledger(ledger_table="option-ledger", stack="hub") == "option-ledger"
+    assert ledger(stack="hub") == "named-stack-ledger"
+    assert ledger() == "env-ledger"
+    monkeypatch.delenv("LEDGER_TABLE")
+    assert ledger() == "default-stack-ledger"
+    with pytest.raises(cli.CliError, match="no stack 'nope' in us-east-1"):
+        ledger(stack="nope")

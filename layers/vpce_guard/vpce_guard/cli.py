@@ -106,10 +106,11 @@ DEBUG_OPTION = Option(("--debug",), "on an error, print the Python traceback bef
 TABLE_OPTIONS = (
     Option(("--stack",), f"the hub's CloudFormation stack, whose outputs name the tables (default: {DEFAULT_STACK})",
            "STACK"),
-    Option(("--ledger-table",), "the ledger table (default: LEDGER_TABLE, then the stack's LedgerTableName output)",
+    Option(("--ledger-table",), "the ledger table (default: the LedgerTableName output of --stack if given, else "
+                                "LEDGER_TABLE, else that output of the stack vpce-guard)", "TABLE"),
+    Option(("--exemptions-table",), "the exemptions table (default: the ExemptionsTableName output of --stack if "
+                                    "given, else EXEMPTIONS_TABLE, else that output of the stack vpce-guard)",
            "TABLE"),
-    Option(("--exemptions-table",), "the exemptions table (default: EXEMPTIONS_TABLE, then the stack's "
-                                    "ExemptionsTableName output)", "TABLE"),
 )
 #: kind → (environment variable, stack output, option)
 TABLES = {"ledger": ("LEDGER_TABLE", "LedgerTableName", "--ledger-table"),
