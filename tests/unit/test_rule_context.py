@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from vpce_guard.config import Settings
+from vpce_guard.config import Perimeter, Settings
 from vpce_guard.rules import RuleContext
 
 #: RuleContext fields computed from Settings rather than taken as they are (profiles: from custom_profiles).
@@ -23,7 +23,9 @@ def test_from_settings_carries_every_shared_setting() -> None:
         aws_owned_resource_arns=("arn:aws:s3:::repo.<region>.amazonaws.com/*",),
         custom_profiles='{"mine": {"description": "d", "endpoints": [{"service": "sqs", "type": "Interface"}]}}',
         default_profiles=("mine",), profiles_tag_key="p", create_missing_endpoints=True, add_endpoint_ingress=True,
-        endpoint_ingress_cidrs=("10.0.0.0/8",), endpoint_ingress_source_groups=("sg-0123456789abcdef0",))
+        endpoint_ingress_cidrs=("10.0.0.0/8",), endpoint_ingress_source_groups=("sg-0123456789abcdef0",),
+        perimeter=Perimeter.IDENTITY_AND_RESOURCE, remove_outside_principals=True, reject_outside_connections=True,
+        endpoint_service_partners=("555566667777",))
     ctx = RuleContext.from_settings(settings, allowed_org_ids=frozenset({"o-abcdefghij"}))
     assert ctx.allowed_org_ids == frozenset({"o-abcdefghij"}), "resolved for the run, not the raw setting"
     assert ctx.org_account_ids == frozenset({"111122223333"})
