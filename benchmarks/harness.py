@@ -76,6 +76,7 @@ def moto_world(server: bool = False) -> Iterator[MotoWorld]:
         org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
             "Organization"]["Id"]
         template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
+        template.create_messaging(boto3.Session(region_name=REGION), template.messaging_for(TABLE))
         try:
             yield MotoWorld(org_id=org_id, ec2=boto3.client("ec2", region_name=REGION))
         finally:

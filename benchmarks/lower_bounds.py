@@ -21,7 +21,10 @@ Conventions (each stated in the README's Performance section):
 - safety (README "Operations"): an event handler that must do nothing on a redelivered event needs one
   conditional write per event to claim its id (Powertools Idempotency also stores the result: one more);
   fixing a resource needs its recent fixes first, one Query on its ledger partition (flap protection);
-  the exemption registry is cached by a warm function, so it costs nothing per event.
+  the exemption registry is cached by a warm function, so it costs nothing per event;
+- findings leave the ledger (docs/findings.md) only when their status changes: an event run reads the current
+  state of what it evaluated once (100 keys per BatchGetItem) to know what changed, and puts a finding event
+  per change on the hub bus (10 per PutEvents); Security Hub is off by default and nothing here needs a person.
 """
 
 from __future__ import annotations
@@ -134,6 +137,10 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
         b.add("ec2:DescribeVpcAttribute", truth.vpc_fixes, "read back each attribute written")
     if truth.to_fix or truth.vpc_fixes:
         b.add("dynamodb:BatchWriteItem", 1, "the fixes, written ahead as pending")
+    if truth.in_scope or truth.deleted:
+        b.add("dynamodb:BatchGetItem", 1, "the current states, before they are replaced: which findings changed")
+    if truth.to_fix or truth.vpc_fixes:
+        b.add("events:PutEvents", 1, "finding events for the statuses that changed (10 per call)")
     b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
     return b
 
@@ -165,5 +172,6 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
         b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read back, 200 ids per call")
         b.add("dynamodb:BatchWriteItem", ledger_calls(2 * to_fix),
               "the fixes, written ahead as pending (history and state item each)")
+        b.add("events:PutEvents", math.ceil(to_fix / 10), "a finding event per status changed, 10 per call")
     b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger, 25 items per call")
     return b

@@ -1,11 +1,15 @@
 """Read the ledger back: what is wrong now, what happened to one resource, what was fixed when.
 
     python -m devkit.report [--table T | --stack S] [--profile P] [--region R] [--endpoint-url URL]
-                            [--format table|json|csv] COMMAND
+                            [--format table|json|csv|asff|ocsf] COMMAND
       findings      [--status open|all|STATUS,...] [--account A] [--resource-region R] [--rule RULE] [--summary]
       history       RESOURCE_ID [--account A] [--resource-region R] [--limit N]
       remediations  [--since 24h|7d|2025-03-01[T..]] [--until now|...] [--status remediated|dry_run|failed]
       checks        [--account A] [--resource-region R] [--resource RESOURCE_ID] [--limit N]
+
+`--format asff` prints the findings as AWS Security Finding Format findings (what Security Hub imports) and
+`--format ocsf` as OCSF Compliance Finding events (class 2003), for a SIEM or a data lake (docs/findings.md);
+both apply to `findings`, and read each finding's last history item too (BatchGetItem, 100 keys per call).
 
 Every read is a Query (the by-status index for findings and time windows, the resource's partition for its
 history), never a Scan: the cost grows with what is printed, not with the size of the table. Reads that span
@@ -34,7 +38,9 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 import devkit  # noqa: F401 - puts the layer on sys.path
-from vpce_guard.ledger import ACTIVITY_STATUSES, Ledger
+from vpce_guard import asff, ocsf
+from vpce_guard.finding_view import FindingView
+from vpce_guard.ledger import ACTIVITY_STATUSES, GET_BATCH_SIZE, Ledger
 from vpce_guard.models import OPEN_STATUSES, Status
 
 DEFAULT_STACK = "vpce-guard"
@@ -45,6 +51,8 @@ ACTIVITY_COLUMNS = ["time", "account", "region", "rule_id", "resource_id", "stat
 CHECKS_COLUMNS = ["time", "checked", "statuses", "resource"]
 #: Table cells longer than this are cut (JSON and CSV keep everything).
 CELL_WIDTH = 72
+#: Formats that export findings in a security standard rather than as a report.
+EXPORT_FORMATS = ("asff", "ocsf")
 
 
 class ReportError(ValueError):
@@ -107,8 +115,8 @@ def statuses_from(arg: str) -> list[Status]:
         raise ReportError(f"--status: {exc}; known: open, all, {', '.join(s.value for s in Status)}") from None
 
 
-def findings(ledger: Ledger, statuses: Iterable[Status], *, account: str | None = None, region: str | None = None,
-             rule: str | None = None, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
+def state_items(ledger: Ledger, statuses: Iterable[Status], *, account: str | None = None, region: str | None = None,
+                rule: str | None = None, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
     """Current state items (one per resource and rule) with these statuses, narrowed server-side."""
     # The index's sort key is <account>#<region>#<rule>#<resource>: the leading filters given narrow the
     # Query itself; any others (a rule without an account, say) are applied to what it returns.
@@ -118,16 +126,47 @@ def findings(ledger: Ledger, statuses: Iterable[Status], *, account: str | None 
             break
         leading.append(value)
     prefix = "#".join(leading) + "#" if leading else None
-    rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for status in statuses:
         p = progress(f"current {status.value}")
         for item in ledger.current(status, prefix=prefix, on_page=p):
             if (account and item.get("account") != account) or (region and item.get("region") != region) \
                     or (rule and item.get("rule_id") != rule):
                 continue
-            rows.append({c: item.get(c) for c in FINDING_COLUMNS})
+            items.append(item)
         p.done()
-    return sorted(rows, key=lambda r: (r["account"], r["region"], r["rule_id"], r["status"], r["resource_id"]))
+    return sorted(items, key=lambda i: (i["account"], i["region"], i["rule_id"], i["status"], i["resource_id"]))
+
+
+def findings(ledger: Ledger, statuses: Iterable[Status], *, account: str | None = None, region: str | None = None,
+             rule: str | None = None, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
+    """Current findings as report rows."""
+    return [{c: item.get(c) for c in FINDING_COLUMNS}
+            for item in state_items(ledger, statuses, account=account, region=region, rule=rule, progress=progress)]
+
+
+def last_evaluations(ledger: Ledger, states: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The history item each state item names (`last_evaluation`), by key: BatchGetItem, 100 keys per call, and
+    again for keys DynamoDB leaves unprocessed."""
+    keys = sorted({(str(s["pk"]), str(s["last_evaluation"])) for s in states if s.get("last_evaluation")})
+    client, name = ledger.table.meta.client, ledger.table.name
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(keys), GET_BATCH_SIZE):
+        chunk = keys[start:start + GET_BATCH_SIZE]
+        request: dict[str, Any] = {name: {"Keys": [{"pk": pk, "sk": sk} for pk, sk in chunk]}}
+        while request:
+            resp = client.batch_get_item(RequestItems=request)
+            for item in resp.get("Responses", {}).get(name, []):
+                found[(item["pk"], item["sk"])] = item
+            request = resp.get("UnprocessedKeys") or {}
+    return found
+
+
+def export(ledger: Ledger, states: Sequence[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
+    """The findings as ASFF findings or OCSF Compliance Finding events (docs/findings.md)."""
+    history = last_evaluations(ledger, states)
+    views = [FindingView.from_state(s, history.get((s["pk"], s.get("last_evaluation", "")))) for s in states]
+    return [asff.to_asff(v) if fmt == "asff" else ocsf.to_ocsf(v) for v in views]
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -274,7 +313,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--profile", help="AWS profile")
     p.add_argument("--region", help="region of the ledger table (the hub's)")
     p.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
+    p.add_argument("--format", choices=["table", "json", "csv", *EXPORT_FORMATS], default="table",
+                   help="asff (Security Hub) and ocsf (OCSF Compliance Finding) export `findings`")
     p.add_argument("--page-size", type=int, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command")
     f = sub.add_parser("findings", help="current state by account, region, rule and status (default command)")
@@ -315,7 +355,13 @@ def main(argv: list[str] | None = None, *, now: datetime | None = None) -> int:
     try:
         table = session.resource("dynamodb", endpoint_url=args.endpoint_url).Table(_table_name(args, session))
         ledger = Ledger(table, page_size=args.page_size)
-        if command == "findings":
+        if args.format in EXPORT_FORMATS and (command != "findings" or args.summary):
+            raise ReportError(f"--format {args.format} exports findings (without --summary), not {command}")
+        if command == "findings" and args.format in EXPORT_FORMATS:
+            states = state_items(ledger, statuses_from(args.status), account=args.account,
+                                 region=args.resource_region, rule=args.rule)
+            print(_json(export(ledger, states, args.format)))
+        elif command == "findings":
             rows = findings(ledger, statuses_from(args.status), account=args.account, region=args.resource_region,
                             rule=args.rule)
             print(render("findings", rows, args.format, summary=summarise(rows), summary_only=args.summary))

@@ -239,7 +239,8 @@ def function_spec(logical_id: str, *, resources: Mapping[str, str], overrides: M
     # Tables not named explicitly get the names `tables_for(<ledger>)` gives them (create them with
     # `create_tables(client, tables_for(<ledger>))`), so callers that name only the ledger keep working.
     if "LedgerTable" in resources:
-        resources = {**tables_for(resources["LedgerTable"], tpl), **resources}
+        resources = {**tables_for(resources["LedgerTable"], tpl), **messaging_for(resources["LedgerTable"], tpl,
+                                                                                  overrides, resources), **resources}
     env_raw = resolve_if(env_raw, conditions(tpl, overrides, resources))
     env = {k: str(resolve(v, params, resources, list_parameters(tpl))) for k, v in env_raw.items()}
     env = {k: v for k, v in env.items() if v or k not in DECLARED_FOR_SAM_LOCAL}
@@ -295,6 +296,28 @@ def tables_for(ledger_table: str, tpl: dict[str, Any] | None = None) -> dict[str
     `<ledger>-<LogicalId>`. Usable as `function_spec(resources=...)` and `create_tables(...)`."""
     return {logical: ledger_table if logical == "LedgerTable" else f"{ledger_table}-{logical}"
             for logical in dynamodb_tables(tpl)}
+
+
+def messaging_for(ledger_table: str, tpl: dict[str, Any] | None = None, overrides: Mapping[str, str] | None = None,
+                  resources: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Physical names of the hub bus and the notification topic, given the ledger's (as `tables_for` names the
+    tables): the bus keeps its template name, the topic is `<ledger>-NotificationsTopic` in the pseudo
+    parameters' account and region. Usable as `function_spec(resources=...)` and `create_messaging(...)`."""
+    tpl = tpl or load()
+    pseudo = _pseudo(resources or {})
+    bus = resolve(tpl["Resources"]["HubEventBus"]["Properties"]["Name"], parameter_values(tpl, overrides), {})
+    topic = (f"arn:{pseudo['AWS::Partition']}:sns:{pseudo['AWS::Region']}:{pseudo['AWS::AccountId']}:"
+             f"{ledger_table}-NotificationsTopic")
+    return {"HubEventBus": str(bus), "NotificationsTopic": topic}
+
+
+def create_messaging(session: Any, names: Mapping[str, str]) -> None:
+    """Create the hub bus and the notification topic (encrypted with a key of its own) as the template declares
+    them, under the names `messaging_for` gives, so a run's finding events and notifications have somewhere to go."""
+    session.client("events").create_event_bus(Name=names["HubEventBus"])
+    key = session.client("kms").create_key(Description="vpce-guard notification topic")["KeyMetadata"]["KeyId"]
+    session.client("sns").create_topic(Name=names["NotificationsTopic"].rsplit(":", 1)[1],
+                                       Attributes={"DisplayName": "vpce-guard", "KmsMasterKeyId": key})
 
 
 def create_tables(client: Any, names: Mapping[str, str], tpl: dict[str, Any] | None = None) -> None:

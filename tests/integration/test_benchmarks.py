@@ -33,7 +33,11 @@ def test_event_lower_bound_for_a_compliant_gateway_endpoint() -> None:
                        gateway_in_scope=("vpce-1",), to_fix=(), vpc_scope=False)
     assert dict(event_bound(truth, 4, frozenset({"route_tables"})).calls) == {
         "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1, "dynamodb:BatchWriteItem": 1,
-        "dynamodb:PutItem": 1}  # the idempotency claim on the event id
+        "dynamodb:PutItem": 1,  # the idempotency claim on the event id
+        "dynamodb:BatchGetItem": 1}  # the current states: which findings changed status (none here: no event)
+    fixed = EventTruth(names_endpoints=True, names_vpc=False, vpc_locatable=True, in_scope=("vpce-1",),
+                       gateway_in_scope=("vpce-1",), to_fix=("vpce-1",), vpc_scope=False)
+    assert event_bound(fixed, 4, frozenset({"route_tables"})).calls["events:PutEvents"] == 1
     with_dns = event_bound(truth, 4, frozenset({"route_tables", "vpc_dns"}))
     assert with_dns.calls["ec2:DescribeVpcAttribute"] == 1  # DNS support; hostnames only for interface endpoints
     interface = EventTruth(names_endpoints=False, names_vpc=True, vpc_locatable=True, in_scope=("vpce-1", "vpce-2"),

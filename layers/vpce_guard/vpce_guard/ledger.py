@@ -29,6 +29,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -116,6 +117,44 @@ class LedgerRecord(BaseModel):
             "gsi1pk": f"STATUS#{self.status.value}",
             "gsi1sk": f"{self.account}#{self.region}#{self.rule_id}#{self.resource_id}",
         })
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A (resource, rule) whose state item a write changed to another status: what the world outside the ledger
+    hears of (Security Hub, finding events, notifications). `previous` is None when there was no state item."""
+
+    account: str
+    region: str
+    resource_id: str
+    resource_type: str
+    rule_id: str
+    previous: str | None
+    current: Status
+    record: LedgerRecord
+
+
+def status_changes(written: Iterable[LedgerRecord], previous: dict[tuple[str, str], str | None]) -> list[StatusChange]:
+    """The changes among evaluations whose state was written: the last record of each (resource, rule), against
+    its previous status by state key (pk, STATE#<rule>); unchanged statuses are no change."""
+    last: dict[tuple[str, str], LedgerRecord] = {}
+    for r in written:
+        if r.record_type == "evaluation":
+            last[(r.pk, f"STATE#{r.rule_id}")] = r
+    return [StatusChange(r.account, r.region, r.resource_id, r.resource_type, r.rule_id, previous.get(key), r.status,
+                         r) for key, r in last.items() if previous.get(key) != r.status.value]
+
+
+def merge_changes(changes: Iterable[StatusChange]) -> list[StatusChange]:
+    """Several writes of one run (a fix's pending intent, then its outcome) as one change per (resource, rule):
+    from the status before the first to the status after the last; none if it ended where it began."""
+    merged: dict[tuple[str, str, str, str], StatusChange] = {}
+    for c in changes:
+        key = (c.account, c.region, c.resource_id, c.rule_id)
+        first = merged.get(key)
+        merged[key] = c if first is None else StatusChange(c.account, c.region, c.resource_id, c.resource_type,
+                                                           c.rule_id, first.previous, c.current, c.record)
+    return [c for c in merged.values() if c.previous != c.current.value]
 
 
 def _now() -> datetime:
@@ -222,16 +261,28 @@ class Ledger:
         self.page_size = page_size
 
     def write(self, records: Iterable[LedgerRecord], extra_items: Iterable[dict[str, Any]] = (),
-              with_state: Callable[[LedgerRecord], bool] | None = None) -> int:
+              with_state: Callable[[LedgerRecord], bool] | None = None, *,
+              changes: list[StatusChange] | None = None,
+              previous: dict[tuple[str, str], str | None] | None = None) -> int:
         """Write history items and, for evaluations, the state items (those `with_state` picks; default all),
-        and `extra_items` as they are; returns items written."""
+        and `extra_items` as they are; returns items written.
+
+        With `changes`, the (resource, rule) pairs whose status this write changes are appended to it, judged
+        against `previous` (state key → status; a key it lacks had no state item) or, when that is not given,
+        the state items read first (`statuses`)."""
         items: dict[tuple[str, str], dict[str, Any]] = {(i["pk"], i["sk"]): i for i in extra_items}
+        stated: list[LedgerRecord] = []
         for r in records:
             items[(r.pk, r.sk)] = r.to_item()
             if r.record_type == "evaluation" and (with_state is None or with_state(r)):
                 # A later record of the same (resource, rule) in this batch supersedes an earlier one.
                 state = r.state_item()
                 items[(state["pk"], state["sk"])] = state
+                stated.append(r)
+        if changes is not None and stated:
+            if previous is None:
+                previous = self.statuses({(r.pk, f"STATE#{r.rule_id}") for r in stated})
+            changes += status_changes(stated, previous)
         if not items:
             return 0
         values = list(items.values())
@@ -241,14 +292,14 @@ class Ledger:
         return len(items)
 
     def write_sweep(self, records: list[LedgerRecord], *, account: str, region: str, trigger: Trigger,
-                    ttl_days: int, now: datetime | None = None) -> int:
+                    ttl_days: int, now: datetime | None = None, changes: list[StatusChange] | None = None) -> int:
         """A sweep's records: history and state for what changed, checks items for the rest (module doc).
 
         Changed means: no state item yet, or a different status or reason; an evaluation whose status is in
         ALWAYS_RECORDED gets a history item even when unchanged (its state item stays). The state items are read
         first (BatchGetItem, 100 keys per call, consistent reads); a state written by an
         event meanwhile is at worst compared with an older one, which writes a record more, never one less.
-        Returns the items written."""
+        Returns the items written; with `changes`, appends the status changes (from the states it read)."""
         evaluations = [r for r in records if r.record_type == "evaluation"]
         previous = self._states({(r.pk, f"STATE#{r.rule_id}") for r in evaluations})
 
@@ -264,10 +315,12 @@ class Ledger:
         unchanged = [r for r in evaluations if (r.pk, r.rule_id) not in recorded_keys]
         return self.write(write, extra_items=checks_items(unchanged, account=account, region=region,
                                                           trigger=trigger, ttl_days=ttl_days, now=now),
-                          with_state=lambda r: (r.pk, r.rule_id) in changed_keys)
+                          with_state=lambda r: (r.pk, r.rule_id) in changed_keys, changes=changes,
+                          previous={k: str(v.get("status")) for k, v in previous.items()})
 
     def close_unseen(self, *, account: str, region: str, seen: set[tuple[str, str]], rules: Iterable[str],
-                     before: datetime, trigger: Trigger, ttl_days: int, now: datetime | None = None) -> int:
+                     before: datetime, trigger: Trigger, ttl_days: int, now: datetime | None = None,
+                     changes: list[StatusChange] | None = None) -> int:
         """After a sweep of a whole account-region: open findings it did not see again are closed.
 
         A resource deleted while its event was lost, or one that left a rule's scope (a VPC whose last gateway
@@ -294,7 +347,15 @@ class Ledger:
                 ), status=Status.NOT_APPLICABLE, reason=reason))
         if not closed:
             return 0
-        return self.write(records_for(closed, trigger, account=account, region=region, ttl_days=ttl_days, now=now))
+        was = {(resource_pk(account, region, o.finding.resource_id), f"STATE#{o.finding.rule_id}"):
+               o.finding.details.get("previous_status") for o in closed}
+        return self.write(records_for(closed, trigger, account=account, region=region, ttl_days=ttl_days, now=now),
+                          changes=changes, previous=was)
+
+    def statuses(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], str | None]:
+        """The current status of each state key (pk, STATE#<rule>) that has a state item (BatchGetItem, 100 keys
+        per call, consistent reads); keys without one are left out."""
+        return {k: str(v.get("status")) for k, v in self._states(keys).items()}
 
     def _states(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """State items by (pk, sk), only the fields a sweep compares; batches go out side by side."""

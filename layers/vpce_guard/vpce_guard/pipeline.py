@@ -17,7 +17,7 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety
+from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, publish, remediate, safety
 from .config import Mode, Settings
 from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc
 from .rules import Rule, RuleContext, all_rules, evaluate_all, reads_of
@@ -40,6 +40,10 @@ class RunResult:
     retryable: bool = False
     #: How much configuration the run read (endpoints, vpcs, route_tables), for sweep summaries.
     seen: dict[str, int] = field(default_factory=dict)
+    #: (resource, rule) pairs whose status the run's ledger writes changed (collected while publishing is on).
+    changes: list[ledger.StatusChange] = field(default_factory=list)
+    #: What was sent beyond the ledger (Security Hub, finding events, notifications) and what failed to be.
+    published: publish.PublishReport | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class RunResult:
                 for o in self.outcomes
             ],
             "ledger_items": self.ledger_items,
+            **({"published": self.published.summary()} if self.published else {}),
         }
 
 
@@ -81,6 +86,14 @@ class Runtime:
         self._exemptions: exemptions.ExemptionRegistry | None = None
         self._org: Any = None
         self._own_roles: loops.OwnRoles | None = None
+        self._publisher: publish.Publisher | None = None
+
+    @property
+    def publisher(self) -> publish.Publisher:
+        """Sends status changes beyond the ledger; kept per cold start (it remembers where Security Hub is off)."""
+        if self._publisher is None:
+            self._publisher = publish.Publisher(self)
+        return self._publisher
 
     def sleep(self, seconds: float) -> None:
         """How the on-change function waits for a creator to settle (CreateSettleSeconds)."""
@@ -243,7 +256,19 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         result.ledger_items = _write_ledger(rt, [record])
         return result
     steps = plan.make_plan(findings, rt.mode_for, guards)
-    pending = _record_intents(rt, steps, trigger, targets)
+    # Status changes are collected only when something outside the ledger is to hear of them. An event's run
+    # reads the current states once, before its first write (a sweep's ledger write reads them anyway).
+    changes: list[ledger.StatusChange] | None = [] if rt.publisher.enabled else None
+    known: dict[tuple[str, str], str | None] | None = None
+    if changes is not None and trigger.source != "sweep" and findings:
+        try:
+            known = rt.ledger.statuses(_state_keys(findings, targets))
+        except (ClientError, BotoCoreError) as exc:
+            # Publishing never decides a run: without the previous states this run tells no one outside.
+            logger.error("could not read the current states; this run's changes are not published",
+                         extra={"account": targets.account, "region": targets.region, "error": str(exc)})
+            changes = None
+    pending = _record_intents(rt, steps, trigger, targets, changes=changes, known=known)
     result.outcomes = remediate.execute(steps, ctx)
     result.retryable = any(o.retryable for o in result.outcomes)
     if result.retryable:
@@ -262,14 +287,19 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     if trigger.source == "sweep":
         result.ledger_items = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
             records, account=targets.account, region=targets.region, trigger=trigger,
-            ttl_days=rt.settings.ledger_ttl_days, now=rt.clock()))
+            ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), changes=changes))
         if targets.everything:  # what the sweep of the whole account-region did not see again is closed
             result.ledger_items += rt.ledger.close_unseen(
                 account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
                 rules=[r.id for r in rt.active_rules()], before=began, trigger=trigger,
-                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock())
+                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), changes=changes)
     else:
-        result.ledger_items = _write_ledger(rt, records)
+        result.ledger_items = _write_ledger(rt, records, lambda: rt.ledger.write(records, changes=changes,
+                                                                                 previous=known))
+    if changes is not None:
+        # After the ledger (the source of truth) is written; never raises.
+        result.changes = ledger.merge_changes(changes)
+        result.published = rt.publisher.publish(result.changes)
     return result
 
 
@@ -295,8 +325,9 @@ def _has_profiles(rule_ctx: RuleContext) -> Callable[[Vpc], bool]:
     return has
 
 
-def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targets: Targets) -> dict[
-        tuple[str, str, object], str]:
+def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targets: Targets, *,
+                    changes: list[ledger.StatusChange] | None = None,
+                    known: dict[tuple[str, str], str | None] | None = None) -> dict[tuple[str, str, object], str]:
     """Write a `pending` record for every fix about to be applied, before any write to AWS.
 
     Why: if the ledger write after a fix fails, the invocation fails and is retried, and the retry finds
@@ -310,8 +341,15 @@ def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targe
         return {}
     records = ledger.records_for(intents, trigger, account=targets.account, region=targets.region,
                                  ttl_days=rt.settings.ledger_ttl_days)
-    _write_ledger(rt, records)
+    _write_ledger(rt, records, lambda: rt.ledger.write(records, changes=changes, previous=known))
     return {_intent_key(r): r.sk for r in records}
+
+
+def _state_keys(findings: list[Finding], targets: Targets) -> set[tuple[str, str]]:
+    """The state keys a run's records can have: each finding's resource and every resource its actions change
+    (a multi-step fix records each step on what it changed), for the finding's rule."""
+    return {(ledger.resource_pk(targets.account, targets.region, rid), f"STATE#{f.rule_id}")
+            for f in findings for rid in {f.resource_id, *(a.resource_id for a in f.actions)}}
 
 
 def _intent_key(record: ledger.LedgerRecord) -> tuple[str, str, object]:

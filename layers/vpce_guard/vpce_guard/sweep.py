@@ -572,7 +572,10 @@ def process_unit(runner: UnitRunner, recs: SweepRecords, unit: SweepUnit, *,
                  last_attempt: bool = True) -> SweepSummary | None:
     result = runner.run(unit, last_attempt=last_attempt)
     if recs.record_unit(result):
-        return recs.finish_if_done(unit.sweep_id)
+        summary = recs.finish_if_done(unit.sweep_id)
+        if summary is not None:  # the one worker that completed the sweep tells the notification topic
+            runner.rt.publisher.notify_sweep(summary)
+        return summary
     return None
 
 
