@@ -54,10 +54,12 @@ def main(argv: list[str] | None = None) -> int:
         org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
         payments, analytics = demo.seed_hub(boto3.client("ec2"), org_id)
         template.create_tables(boto3.client("dynamodb"), template.tables_for(demo.TABLE))
+        template.create_messaging(boto3.Session(), template.messaging_for(demo.TABLE))
         queue_url, _ = create_sweep_queues(boto3.client("sqs"))
         for name in event_files():
             (out / "events" / name).write_text(json.dumps(render_event(name, payments.mapping()), indent=2) + "\n")
-        common = {**template.table_env(template.tables_for(demo.TABLE)), "AWS_ENDPOINT_URL": url}
+        names = {**template.tables_for(demo.TABLE), **template.messaging_for(demo.TABLE)}
+        common = {**template.table_env(names), "AWS_ENDPOINT_URL": url}
         (out / "env.json").write_text(json.dumps(
             {demo.FUNCTION: common, "SweepFunction": {**common, "SWEEP_QUEUE_URL": queue_url},
              "SweepWorkerFunction": common}, indent=2) + "\n")

@@ -311,13 +311,15 @@ def messaging_for(ledger_table: str, tpl: dict[str, Any] | None = None, override
     return {"HubEventBus": str(bus), "NotificationsTopic": topic}
 
 
-def create_messaging(session: Any, names: Mapping[str, str]) -> None:
+def create_messaging(session: Any, names: Mapping[str, str], **client_kwargs: Any) -> None:
     """Create the hub bus and the notification topic (encrypted with a key of its own) as the template declares
-    them, under the names `messaging_for` gives, so a run's finding events and notifications have somewhere to go."""
-    session.client("events").create_event_bus(Name=names["HubEventBus"])
-    key = session.client("kms").create_key(Description="vpce-guard notification topic")["KeyMetadata"]["KeyId"]
-    session.client("sns").create_topic(Name=names["NotificationsTopic"].rsplit(":", 1)[1],
-                                       Attributes={"DisplayName": "vpce-guard", "KmsMasterKeyId": key})
+    them, under the names `messaging_for` gives, so a run's finding events and notifications have somewhere to go.
+    `client_kwargs` go to every client (endpoint_url, region_name, credentials)."""
+    session.client("events", **client_kwargs).create_event_bus(Name=names["HubEventBus"])
+    kms = session.client("kms", **client_kwargs)
+    key = kms.create_key(Description="vpce-guard notification topic")["KeyMetadata"]["KeyId"]
+    session.client("sns", **client_kwargs).create_topic(Name=names["NotificationsTopic"].rsplit(":", 1)[1],
+                                                        Attributes={"DisplayName": "vpce-guard", "KmsMasterKeyId": key})
 
 
 def create_tables(client: Any, names: Mapping[str, str], tpl: dict[str, Any] | None = None) -> None:
@@ -328,13 +330,13 @@ def create_tables(client: Any, names: Mapping[str, str], tpl: dict[str, Any] | N
 
 
 def table_env(names: Mapping[str, str], tpl: dict[str, Any] | None = None) -> dict[str, str]:
-    """The environment variables that name tables (LEDGER_TABLE, EXEMPTIONS_TABLE, IDEMPOTENCY_TABLE, …), set to
-    these physical names: what to pass as --env-vars where SAM resolves a table's Ref to its logical id."""
+    """The environment variables that name tables (LEDGER_TABLE, EXEMPTIONS_TABLE, IDEMPOTENCY_TABLE, …), or the
+    other resources in `names` (the bus and topic of `messaging_for`), set to these physical names: what to pass
+    as --env-vars where SAM resolves a resource's Ref to its logical id."""
     tpl = tpl or load()
-    tables = set(dynamodb_tables(tpl))
     env: dict[str, Any] = dict(tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
     for res in tpl["Resources"].values():
         if res["Type"] == "AWS::Serverless::Function":
             env.update(res["Properties"].get("Environment", {}).get("Variables", {}))
     return {var: names[ref["Ref"]] for var, ref in env.items()
-            if isinstance(ref, dict) and ref.get("Ref") in tables and ref["Ref"] in names}
+            if isinstance(ref, dict) and ref.get("Ref") in tpl["Resources"] and ref["Ref"] in names}

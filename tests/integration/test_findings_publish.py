@@ -39,9 +39,13 @@ def _delivery(event: dict[str, Any]) -> dict[str, Any]:
     return {**event, "id": str(uuid.uuid4())}
 
 
+def _all_findings(securityhub: Any) -> list[dict[str, Any]]:
+    return [f for page in securityhub.get_paginator("get_findings").paginate() for f in page["Findings"]]
+
+
 def _finding(securityhub: Any, rule: str, resource: str) -> dict[str, Any]:
-    found = securityhub.get_findings(Filters={"Id": [{"Value": f"vpce-guard/{ACCOUNT}/{REGION}/{rule}/{resource}",
-                                                      "Comparison": "EQUALS"}]})["Findings"]
+    # moto's GetFindings ignores an Id filter: pick the finding here.
+    found = [f for f in _all_findings(securityhub) if f["Id"] == f"vpce-guard/{ACCOUNT}/{REGION}/{rule}/{resource}"]
     assert len(found) == 1, found
     return found[0]
 
@@ -123,7 +127,7 @@ def test_dry_run_leaves_a_failed_asff_finding_that_enforce_resolves_under_the_sa
     assert resolved["UpdatedAt"] > opened["UpdatedAt"]
     assert resolved["Remediation"]["Recommendation"]["Text"].startswith("Fixed by vpce-guard")
     # One finding per (resource, rule): the update replaced it, nothing piled up.
-    ids = [f["Id"] for f in securityhub.get_findings(MaxResults=100)["Findings"]]
+    ids = [f["Id"] for f in _all_findings(securityhub)]
     assert len(ids) == len(set(ids))
 
 
@@ -144,16 +148,21 @@ def _sweep_runtime(**overrides: str) -> pipeline.Runtime:
 
 def test_a_sweep_that_changes_nothing_publishes_nothing(
         ec2: Any, world: SpineWorld, securityhub: Any, ledger_table: Any, org_id: str) -> None:
-    rt = _sweep_runtime(Mode="dry_run", SecurityHubFindings="true")
     targets = Targets(account=ACCOUNT, region=REGION, everything=True)
-    first = pipeline.run_targets(rt, targets, Trigger(source="sweep", event_id="s1"))
-    assert first.published is not None and first.published.security_hub > 0 and first.published.events > 0
-    recorder = FaultInjector()
-    with recorder.installed():
+    with FaultInjector().installed() as recorder:  # sees the calls of sessions created inside the block
+        rt = _sweep_runtime(Mode="dry_run", SecurityHubFindings="true")
+        first = pipeline.run_targets(rt, targets, Trigger(source="sweep", event_id="s1"))
+        seen = len(recorder.calls)
         second = pipeline.run_targets(rt, targets, Trigger(source="sweep", event_id="s2"))
+    assert first.published is not None and first.published.security_hub > 0 and first.published.events > 0
+    publishing = ("securityhub", "eventbridge", "sns")
+    assert {c.name for c in recorder.calls[:seen] if c.service in publishing} == {
+        "securityhub.BatchImportFindings", "eventbridge.PutEvents"}
     assert second.changes == []
-    assert [c for c in recorder.operations() if c.split(".")[0] in ("securityhub", "eventbridge", "sns")] == []
-    assert recorder.count("dynamodb.BatchGetItem") == 1  # the one read the sweep makes anyway
+    later = [c.name for c in recorder.calls[seen:] if c.stage == "call"]
+    assert [c for c in later if c.split(".")[0] in publishing] == []
+    assert later.count("dynamodb.BatchGetItem") == 1  # the one read the sweep makes anyway
+    assert "ec2.DescribeVpcEndpoints" in later
 
 
 def test_security_hub_not_enabled_is_recorded_once_and_never_fails_the_run(
@@ -180,17 +189,16 @@ def test_security_hub_not_enabled_is_recorded_once_and_never_fails_the_run(
 
 def test_findings_go_in_batches_of_at_most_one_hundred_and_throttled_ones_are_sent_again(
         securityhub: Any, ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    rt = _sweep_runtime(SecurityHubFindings="true")
     changes = [_change(f"vpce-{i:017x}") for i in range(230)]
     recorder = FaultInjector(Fault("securityhub.BatchImportFindings", "TooManyRequestsException", status=429,
                                    stage="send", times=2))
     with recorder.installed():
+        rt = _sweep_runtime(SecurityHubFindings="true")
         report = rt.publisher.publish(changes)
     assert report.security_hub == 230 and not report.failures
     assert recorder.count("securityhub.BatchImportFindings") == 3  # 100 + 100 + 30
     assert recorder.count("securityhub.BatchImportFindings", stage="send") == 5  # two throttled, retried by botocore
-    paginator = securityhub.get_paginator("get_findings")
-    assert sum(len(p["Findings"]) for p in paginator.paginate()) == 230
+    assert len(_all_findings(securityhub)) == 230
 
     # Findings the call answers as throttled are sent again, alone, after a pause (moto never fails one).
     pauses: list[float] = []
