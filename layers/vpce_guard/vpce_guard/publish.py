@@ -24,7 +24,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -39,6 +39,7 @@ if TYPE_CHECKING:
     from .sweep import SweepSummary
 
 logger = Logger(service="vpce-guard", child=True)
+T = TypeVar("T")
 
 #: How long a container trusts that Security Hub is off in an account-region before it tries again.
 NOT_ENABLED_RECHECK = timedelta(hours=1)
@@ -145,35 +146,28 @@ class Publisher:
 
     def _import(self, client: Any, batch: list[dict[str, Any]], account: str, region: str,
                 report: PublishReport) -> bool:
-        """One batch (and again for findings failed with a retryable code); False when Security Hub is not
-        enabled here (the rest of this account-region is not sent)."""
-        pending = batch
-        for attempt in range(RETRY_ROUNDS + 1):
-            if attempt:
-                self.sleep(min(0.2 * 2 ** attempt, 5.0))
+        """One batch; False when Security Hub is not enabled here (the rest of this account-region is not sent)."""
+        def send(findings: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, str]]:
             try:
-                resp = client.batch_import_findings(Findings=pending)
+                resp = client.batch_import_findings(Findings=findings)
             except ClientError as exc:
                 if aws.error_code(exc) in NOT_ENABLED_CODES:
-                    self._security_hub_off(account, region, str(exc), report)
-                    return False
+                    raise _NotEnabled(str(exc)) from exc
                 raise
             report.security_hub += int(resp.get("SuccessCount", 0))
             failed = {f["Id"]: f for f in resp.get("FailedFindings", [])}
             if any(f.get("ErrorCode") in NOT_ENABLED_CODES for f in failed.values()):
-                self._security_hub_off(account, region, next(iter(failed.values())).get("ErrorMessage", ""), report)
-                return False
-            retry = [f for f in pending if failed.get(f["Id"], {}).get("ErrorCode") in RETRY_CODES]
-            final = [f for f in failed.values() if f.get("ErrorCode") not in RETRY_CODES]
-            if final:
-                self._failed(report, "securityhub",
-                             "; ".join(sorted({f"{f.get('ErrorCode')}: {f.get('ErrorMessage')}" for f in final})),
-                             [f["Id"] for f in final], account=account, region=region)
-            if not retry:
-                return True
-            pending = retry
-        self._failed(report, "securityhub", f"still throttled after {RETRY_ROUNDS} retries",
-                     [f["Id"] for f in pending], account=account, region=region)
+                raise _NotEnabled(str(next(iter(failed.values())).get("ErrorMessage", "")))
+            return [(f, str(failed[f["Id"]].get("ErrorCode")), str(failed[f["Id"]].get("ErrorMessage")))
+                    for f in findings if f["Id"] in failed]
+
+        try:
+            final, throttled = self._resend(batch, send)
+        except _NotEnabled as exc:
+            self._security_hub_off(account, region, str(exc), report)
+            return False
+        self._report_failed(report, "securityhub", final, throttled, lambda f: str(f["Id"]), account=account,
+                            region=region)
         return True
 
     def _security_hub_off(self, account: str, region: str, error: str, report: PublishReport) -> None:
@@ -204,30 +198,20 @@ class Publisher:
         if not entries:
             return
         client = self.rt.factory.home().client("events")
+
+        def send(batch: list[dict[str, Any]]) -> list[tuple[dict[str, Any], str, str]]:
+            results = client.put_events(Entries=batch).get("Entries", [])
+            report.events += sum(1 for r in results if r.get("EventId"))
+            return [(e, str(r["ErrorCode"]), str(r.get("ErrorMessage"))) for e, r in zip(batch, results, strict=False)
+                    if r.get("ErrorCode")]
+
         for batch in finding_events.batches(entries):
-            pending = batch
-            for attempt in range(RETRY_ROUNDS + 1):
-                if attempt:
-                    self.sleep(min(0.2 * 2 ** attempt, 5.0))
-                try:
-                    resp = client.put_events(Entries=pending)
-                except (ClientError, BotoCoreError) as exc:
-                    self._failed(report, "events", str(exc), [_finding_of(e) for e in pending])
-                    break
-                results = resp.get("Entries", [])
-                report.events += sum(1 for r in results if r.get("EventId"))
-                failed = [(e, r) for e, r in zip(pending, results, strict=False) if r.get("ErrorCode")]
-                final = [(e, r) for e, r in failed if r["ErrorCode"] not in RETRY_CODES]
-                if final:
-                    self._failed(report, "events",
-                                 "; ".join(sorted({f"{r['ErrorCode']}: {r.get('ErrorMessage')}" for _, r in final})),
-                                 [_finding_of(e) for e, _ in final])
-                pending = [e for e, r in failed if r["ErrorCode"] in RETRY_CODES]
-                if not pending:
-                    break
-            else:
-                self._failed(report, "events", f"still throttled after {RETRY_ROUNDS} retries",
-                             [_finding_of(e) for e in pending])
+            try:
+                final, throttled = self._resend(batch, send)
+            except (ClientError, BotoCoreError) as exc:
+                self._failed(report, "events", str(exc), [_finding_of(e) for e in batch])
+                continue
+            self._report_failed(report, "events", final, throttled, _finding_of)
 
     # ------------------------------------------------------------------------------------------ notifications
     def _notify(self, changes: Sequence[StatusChange], report: PublishReport) -> None:
@@ -253,6 +237,33 @@ class Publisher:
         except (ClientError, BotoCoreError) as exc:
             self._failed(report, "sns", str(exc), [note.subject])
 
+    # ------------------------------------------------------------------------------------------ retries
+    def _resend(self, items: list[T], send: Callable[[list[T]], list[tuple[T, str, str]]]) -> tuple[
+            list[tuple[T, str, str]], list[T]]:
+        """Send items; those answered with a retryable code (throttled, internal error) are sent again, alone,
+        after a growing pause, up to RETRY_ROUNDS times. `send` returns the items that failed, with code and
+        message. Returns the final failures and the items still throttled at the end."""
+        pending, final = items, []
+        for attempt in range(RETRY_ROUNDS + 1):
+            if attempt:
+                self.sleep(min(0.2 * 2 ** attempt, 5.0))
+            failed = send(pending)
+            final += [f for f in failed if f[1] not in RETRY_CODES]
+            pending = [item for item, code, _ in failed if code in RETRY_CODES]
+            if not pending:
+                break
+        return final, pending
+
+    def _report_failed(self, report: PublishReport, target: str, final: list[tuple[T, str, str]],
+                       throttled: list[T], name: Callable[[T], str], *, account: str | None = None,
+                       region: str | None = None) -> None:
+        if final:
+            self._failed(report, target, "; ".join(sorted({f"{code}: {message}" for _, code, message in final})),
+                         [name(item) for item, _, _ in final], account=account, region=region)
+        if throttled:
+            self._failed(report, target, f"still throttled after {RETRY_ROUNDS} retries",
+                         [name(item) for item in throttled], account=account, region=region)
+
     # ------------------------------------------------------------------------------------------ failures
     def _failed(self, report: PublishReport, target: str, error: str, ids: list[str], *, account: str | None = None,
                 region: str | None = None) -> None:
@@ -277,6 +288,10 @@ class Publisher:
         except (ClientError, BotoCoreError) as exc:
             logger.error("could not record a publishing failure in the ledger", extra={"error": str(exc),
                                                                                        "items": items})
+
+
+class _NotEnabled(Exception):
+    """Security Hub answered that it is not enabled in this account-region."""
 
 
 def _finding_of(entry: dict[str, Any]) -> str:
