@@ -18,7 +18,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 ARCH ?= arm64
 
 .PHONY: venv test lint validate demo bench bench-quick clean sam-venv sam-build sam-check local-image \
-	local-image-stop local-image-clean local-invoke test-container report sandbox
+	local-image-stop local-image-clean local-invoke test-container report sandbox rehearsal
 
 $(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -35,7 +35,7 @@ $(CHECKOV_STAMP): requirements/checkov.txt requirements/checkov-constraints.txt
 
 ## The whole test suite (unit, integration under moto, end-to-end against a moto server) plus lint.
 test: lint
-	$(PY) -m pytest -n 2 -q -m "not container"
+	$(PY) -m pytest -n 2 -q -m "not container and not rehearsal"
 
 ## ruff, cfn-lint and checkov (CloudFormation checks on the SAM template; suppressions are justified inline
 ## in the template's Metadata). checkov runs offline (--skip-download): no guideline links, same checks.
@@ -113,5 +113,21 @@ local-image-clean:
 local-invoke: $(STAMP) $(SAM_STAMP)
 	$(PY) -m devkit.sam_local $(ARGS)
 
+# LocalStack lives in its own virtualenv on Python 3.13 (its release needs 3.13; pins in requirements/).
+LOCALSTACK_VENV ?= .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed
+PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+
+$(LOCALSTACK_STAMP): requirements/localstack.txt requirements/localstack-constraints.txt
+	@test -x $(LOCALSTACK_VENV)/bin/python || $(PYTHON313) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/localstack.txt \
+		-c requirements/localstack-constraints.txt
+	@touch $(LOCALSTACK_STAMP)
+
+## The deploy rehearsal (not part of `make test`; docs/rehearsal.md): sam deploy of the hub and spoke templates
+## into LocalStack, drift fixed by the deployed functions, one sweep, then everything torn down (needs root once).
+rehearsal: $(STAMP) $(SAM_STAMP) $(LOCALSTACK_STAMP)
+	$(PY) -m devkit.rehearsal $(ARGS)
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache $(C7N_VENV) $(SAM_VENV)
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache $(C7N_VENV) $(SAM_VENV) $(LOCALSTACK_VENV) .local/rehearsal

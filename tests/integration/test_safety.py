@@ -325,6 +325,9 @@ def test_rollback_restores_the_exact_before_policy_and_refuses_when_it_changed_s
     rb = next(r for r in _history(ledger_table, endpoint) if r["record_type"] == "rollback")
     assert rb["status"] == "remediated" and rb["details"]["rolls_back"] == fix["sk"]
     assert rb["after"]["policy_document"] == original
+    state = ledger_table.get_item(Key={"pk": f"RES#{ACCOUNT}#{REGION}#{endpoint}", "sk": f"STATE#{POLICY_RULE}"})
+    assert state["Item"]["status"] == "non_compliant", "the state says the finding is open again, at once"
+    assert state["Item"]["last_evaluation"] == rb["sk"]
 
     # Fixed again (the sweep or the next change), then someone edits the policy: a rollback of that fix
     # would destroy their edit, so it is refused and nothing is written.

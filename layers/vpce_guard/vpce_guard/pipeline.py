@@ -5,6 +5,7 @@ An event, a sweep unit and a manual invoke differ only in how they find their Ta
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -190,6 +191,11 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         result.ledger_items = _write_ledger(rt, [record]).items
         return result
     own = loops.own_change(parsed.trigger, rt.own_roles())
+    suspicious = None if own else loops.lookalike(parsed.trigger, rt.own_roles())
+    if suspicious:
+        logger.warning(f"acting on a look-alike of vpce-guard's own roles: {suspicious}",
+                       extra={"event_id": parsed.trigger.event_id, "actor_arn": parsed.trigger.actor_arn})
+        telemetry.emit_alert(telemetry.OWN_ROLE_LOOKALIKE)
     if own:
         logger.info(f"event skipped: {own}", extra={"event_id": parsed.trigger.event_id,
                                                     "actor_arn": parsed.trigger.actor_arn})
@@ -203,7 +209,18 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         logger.info(f"waiting {wait:.1f} s for the creator of the resource to finish configuring it",
                     extra={"event_id": parsed.trigger.event_id, "event_name": parsed.trigger.event_name})
         rt.sleep(wait)
-    result = run_targets(rt, parsed.targets, parsed.trigger)
+    try:
+        result = run_targets(rt, parsed.targets, parsed.trigger)
+    except Exception as exc:
+        # Whatever went wrong (a bug, an error no handler expected), the invocation leaves a record before it
+        # fails: Lambda retries it, and its dead-letter queue keeps the event.
+        reason = f"run failed unexpectedly, nothing further recorded: {type(exc).__name__}: {exc}"
+        logger.exception(reason, extra={"event_id": parsed.trigger.event_id})
+        record = ledger.intake_record(parsed.trigger, account=parsed.targets.account, region=parsed.targets.region,
+                                      status=Status.FAILED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
+        with contextlib.suppress(ClientError, BotoCoreError):  # the original error is what matters
+            rt.ledger.write([record])
+        raise
     if parsed.not_acted:
         result.ledger_items += _write_ledger(rt, [_not_acted_record(rt, parsed, parsed.targets)]).items
     if result.retryable:
