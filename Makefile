@@ -20,9 +20,12 @@ ARCH ?= arm64
 .PHONY: venv test lint validate demo bench bench-quick clean sam-venv sam-build sam-check local-image \
 	local-image-stop local-image-clean local-invoke test-container report sandbox rehearsal
 
-$(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt
+# The pinned requirements, then this checkout as an editable install without dependencies (they are the pinned
+# ones): it puts the `vpce-guard` command in $(VENV)/bin and makes devkit and vpce_guard importable anywhere.
+$(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -51,7 +54,7 @@ validate: $(if $(filter $(SAM_VENV)/bin/sam,$(SAM)),$(SAM_STAMP))
 
 ## The story: a moto server seeded with drift, the real handler fixes it, the ledger shows what happened.
 demo: $(STAMP)
-	$(PY) -m devkit.demo
+	$(VENV)/bin/vpce-guard demo
 
 ## Benchmarks (not part of `make test`): AWS calls against their lower bounds, sweeps, cold start, Cloud Custodian.
 ## Writes benchmarks/results/latest.{md,json}; takes a few minutes.
@@ -75,11 +78,11 @@ test-container: $(STAMP) $(SAM_STAMP)
 
 ## The demo's world on a moto server that stays up (Ctrl-C stops it), for invoking by hand.
 sandbox: $(STAMP)
-	$(PY) -m devkit.sandbox $(ARGS)
+	$(VENV)/bin/vpce-guard sandbox $(ARGS)
 
-## The ledger, read back: current findings (use ARGS="history vpce-… --account … --region …" and so on).
+## The ledger, read back: current findings (ARGS="--region … history vpce-… --account …" and so on).
 report: $(STAMP)
-	$(PY) -m devkit.report $(ARGS)
+	$(VENV)/bin/vpce-guard report $(ARGS)
 
 $(SAM_STAMP): requirements/sam.txt requirements/sam-constraints.txt
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV) || python3 -m venv $(SAM_VENV)

@@ -14,22 +14,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import idempotent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vpce_guard import idempotency, pipeline, telemetry
-from vpce_guard.config import settings
+from vpce_guard import idempotency, pipeline, telemetry, warm
 from vpce_guard.telemetry import emit_outcome_metrics
 
 logger = Logger()
 tracer = telemetry.tracer()
 metrics = Metrics()
 
-_runtime: pipeline.Runtime | None = None
-
-
-def runtime() -> pipeline.Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = pipeline.Runtime(settings())
-    return _runtime
+runtime = warm.runtime()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, log_event=False)

@@ -13,20 +13,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from vpce_guard import pipeline, rollback, telemetry
-from vpce_guard.config import settings
+from vpce_guard import rollback, telemetry, warm
 
 logger = Logger()
 tracer = telemetry.tracer()
 
-_runtime: pipeline.Runtime | None = None
-
-
-def runtime() -> pipeline.Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = pipeline.Runtime(settings())
-    return _runtime
+runtime = warm.runtime()
 
 
 @logger.inject_lambda_context(log_event=True)

@@ -14,8 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vpce_guard import pipeline, sweep, telemetry
-from vpce_guard.config import settings
+from vpce_guard import sweep, telemetry, warm
 from vpce_guard.telemetry import emit_sweep_metrics
 
 logger = Logger()
@@ -23,14 +22,7 @@ tracer = telemetry.tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
-_runtime: pipeline.Runtime | None = None
-
-
-def runtime() -> pipeline.Runtime:
-    global _runtime
-    if _runtime is None:
-        _runtime = pipeline.Runtime(settings())
-    return _runtime
+runtime = warm.runtime()
 
 
 @logger.inject_lambda_context(log_event=False)

@@ -359,11 +359,14 @@ def test_rollback_of_a_route_table_fix_removes_only_what_the_fix_added(
     assert _route_tables(ec2, endpoint) == tables_before
 
 
-def test_an_exemption_lasts_at_most_a_year_and_must_be_in_the_future(aws_env: None, ledger_table: Any) -> None:
+def test_an_exemption_lasts_at_most_a_year_and_must_be_in_the_future(aws_env: None, ledger_table: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     base = ["exemptions", "add", "--scope", "account", "--target", ACCOUNT, "--reason", "x" * 5, "--owner", "me"]
-    for when in (["--days", "400"], ["--expires", (datetime.now(UTC) - timedelta(days=1)).isoformat()]):
-        with pytest.raises(SystemExit):
-            admin.main(["--exemptions-table", TABLES["ExemptionsTable"], *base, *when])
+    for when, says in ((["--days", "400"], "at most 366 days"),
+                       (["--expires", (datetime.now(UTC) - timedelta(days=1)).isoformat()], "in the future")):
+        assert admin.main(["--exemptions-table", TABLES["ExemptionsTable"], *base, *when]) == 2, "a usage error"
+        [line] = capsys.readouterr().err.splitlines()
+        assert says in line
     _admin(*base, "--days", "30")
     registry = ExemptionRegistry(boto3.resource("dynamodb", region_name=REGION).Table(TABLES["ExemptionsTable"]))
     [entry] = registry.list()

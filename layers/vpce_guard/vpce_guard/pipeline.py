@@ -433,14 +433,7 @@ def _net_changes(changes: list[ledger.StatusChange], intents: ledger.WriteReport
 
 def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, Snapshot]:
     ctx = rt.factory.context(targets.account, targets.region)
-    rule_ctx = RuleContext(
-        allowed_org_ids=rt.org_ids(targets.region),
-        org_account_ids=frozenset(rt.settings.org_account_ids),
-        exclude_tag_key=rt.settings.exclude_tag_key,
-        exclude_tag_value=rt.settings.exclude_tag_value,
-        aws_owned_resource_arns=rt.settings.aws_owned_resource_arns,
-        **network_rule_settings(rt.settings),
-    )
+    rule_ctx = RuleContext.from_settings(rt.settings, allowed_org_ids=rt.org_ids(targets.region))
     return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(rt.active_rules()),
                                                   requires_endpoints=_has_profiles(rule_ctx))
 
@@ -477,19 +470,6 @@ def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targe
 
 def _intent_key(record: ledger.LedgerRecord) -> tuple[str, str, object]:
     return record.resource_id, record.rule_id, record.details.get("step")
-
-
-def network_rule_settings(settings: Settings) -> dict[str, Any]:
-    """RuleContext fields of the network rules (profiles, opt-in fixes, ingress sources), from the settings."""
-    return {
-        "profiles": settings.profile_catalogue(),
-        "default_profiles": settings.default_profiles,
-        "profiles_tag_key": settings.profiles_tag_key,
-        "create_missing_endpoints": settings.create_missing_endpoints,
-        "add_endpoint_ingress": settings.add_endpoint_ingress,
-        "endpoint_ingress_cidrs": settings.endpoint_ingress_cidrs,
-        "endpoint_ingress_source_groups": settings.endpoint_ingress_source_groups,
-    }
 
 
 def _kind(resource_id: str) -> str:
