@@ -25,10 +25,13 @@ metrics = Metrics()
 _runtime: pipeline.Runtime | None = None
 
 
-def runtime() -> pipeline.Runtime:
+def runtime(context: LambdaContext | None = None) -> pipeline.Runtime:
+    """Built once per cold start; the own account comes from the function's ARN (no sts:GetCallerIdentity)."""
     global _runtime
     if _runtime is None:
         _runtime = pipeline.Runtime(settings())
+    if context is not None:
+        _runtime.factory.adopt_function_arn(context.invoked_function_arn)
     return _runtime
 
 
@@ -37,6 +40,6 @@ def runtime() -> pipeline.Runtime:
 @metrics.log_metrics
 @idempotent(config=idempotency.config(), persistence_store=idempotency.persistence_store())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = pipeline.handle_event(runtime(), event)
+    result = pipeline.handle_event(runtime(context), event)
     emit_outcome_metrics(metrics, result)
     return result.summary()

@@ -22,10 +22,13 @@ tracer = telemetry.tracer()
 _runtime: pipeline.Runtime | None = None
 
 
-def runtime() -> pipeline.Runtime:
+def runtime(context: LambdaContext | None = None) -> pipeline.Runtime:
+    """Built once per cold start; the own account comes from the function's ARN (no sts:GetCallerIdentity)."""
     global _runtime
     if _runtime is None:
         _runtime = pipeline.Runtime(settings())
+    if context is not None:
+        _runtime.factory.adopt_function_arn(context.invoked_function_arn)
     return _runtime
 
 
@@ -39,4 +42,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}"
                              for e in exc.errors(include_url=False, include_input=False))
         return {"status": rollback.REFUSED, "reason": f"invalid rollback request: {problems}"}
-    return rollback.run(runtime(), request).summary()
+    return rollback.run(runtime(context), request).summary()

@@ -24,11 +24,14 @@ _runtime: pipeline.Runtime | None = None
 _sweep_settings: sweep.SweepSettings | None = None
 
 
-def runtime() -> tuple[pipeline.Runtime, sweep.SweepSettings]:
+def runtime(context: LambdaContext | None = None) -> tuple[pipeline.Runtime, sweep.SweepSettings]:
+    """Built once per cold start; the own account comes from the function's ARN (no sts:GetCallerIdentity)."""
     global _runtime, _sweep_settings
     if _runtime is None or _sweep_settings is None:
         _runtime = pipeline.Runtime(settings())
         _sweep_settings = sweep.SweepSettings.from_env()
+    if context is not None:
+        _runtime.factory.adopt_function_arn(context.invoked_function_arn)
     return _runtime, _sweep_settings
 
 
@@ -36,7 +39,7 @@ def runtime() -> tuple[pipeline.Runtime, sweep.SweepSettings]:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    rt, sweep_settings = runtime()
+    rt, sweep_settings = runtime(context)
     plan = sweep.start_sweep(rt, sweep_settings)
     emit_sweep_started(metrics, plan)
     return plan.brief()

@@ -26,10 +26,13 @@ processor = BatchProcessor(event_type=EventType.SQS)
 _runtime: pipeline.Runtime | None = None
 
 
-def runtime() -> pipeline.Runtime:
+def runtime(context: LambdaContext | None = None) -> pipeline.Runtime:
+    """Built once per cold start; the own account comes from the function's ARN (no sts:GetCallerIdentity)."""
     global _runtime
     if _runtime is None:
         _runtime = pipeline.Runtime(settings())
+    if context is not None:
+        _runtime.factory.adopt_function_arn(context.invoked_function_arn)
     return _runtime
 
 
@@ -37,7 +40,7 @@ def runtime() -> pipeline.Runtime:
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    worker = sweep.Worker(runtime(), millis_left=context.get_remaining_time_in_millis)
+    worker = sweep.Worker(runtime(context), millis_left=context.get_remaining_time_in_millis)
 
     def record_handler(record: SQSRecord) -> None:
         finished = worker.process(record.body, receive_count=int(record.attributes.approximate_receive_count))
