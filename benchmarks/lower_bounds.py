@@ -4,7 +4,7 @@ Written from the problem, not from our code: what must be read to decide every f
 reports, what must be written to fix, and what the ledger needs. Reads depend on what the registered rules
 consume (`reads` declared on each rule; a rule that declares nothing is taken to read everything).
 
-Conventions (each stated in the README's Performance section):
+Conventions (each stated in docs/performance.md):
 - warm function: the organization id and endpoint-service facts are cached per cold start, so they cost
   nothing per event; the cold start pays one DescribeOrganization (measured separately);
 - a listing costs `devkit.paging.pages()` calls: the page size AWS uses (DescribeRouteTables 100,
@@ -15,11 +15,18 @@ Conventions (each stated in the README's Performance section):
 - one ModifyVpcEndpoint can carry a new policy and added route tables, so an endpoint needs at most one write;
   after writing, one batched DescribeVpcEndpoints reads the result back (the ledger says `remediated` only for
   what AWS shows);
-- the ledger takes 25 items per BatchWriteItem; a sweep writes only what changed, so it first reads the current
-  state of what it evaluated, 100 keys per BatchGetItem; before fixing, a `pending` record of each fix is written
-  ahead (so a fix whose outcome cannot be recorded is never lost: pipeline._record_intents);
-- safety (README "Operations"): an event handler that must do nothing on a redelivered event needs one
-  conditional write per event to claim its id (Powertools Idempotency also stores the result: one more);
+- the ledger orders each (resource, rule)'s current state by observation time and reports status changes, so a
+  run first reads the current state of what it evaluated (100 keys per BatchGetItem) and writes state items on a
+  condition: a write of up to 100 items is one TransactWriteItems; a larger one sends history 25 items per
+  BatchWriteItem and state 100 per transaction. A sweep writes only what changed. Before fixing, a `pending`
+  record of each fix is written ahead (so a fix whose outcome cannot be recorded is never lost:
+  pipeline._record_intents);
+- right before writing, what a fix changes is read again (an owner's edit since the snapshot must not be
+  overwritten): one batched DescribeVpcEndpoints for endpoint fixes, one DescribeVpcAttribute per attribute to
+  turn on; only where a write follows;
+- safety (docs/operations.md, "Delivery, retries and failures"): an event handler that must do nothing on a
+  redelivered event needs one conditional write per event to claim its id (Powertools Idempotency also stores
+  the result: one more);
   fixing a resource needs its recent fixes first, one Query on its ledger partition (flap protection);
   the exemption registry is cached by a warm function, so it costs nothing per event.
 """
@@ -67,8 +74,25 @@ class Bound:
         return sum(self.calls.values())
 
 
+#: Items per TransactWriteItems (state items are written on a condition).
+LEDGER_TRANSACTION = 100
+
+
 def ledger_calls(items: int) -> int:
     return math.ceil(items / LEDGER_BATCH) if items else 0
+
+
+def ledger_write(b: Bound, items: int, note: str, *, state_items: int | None = None) -> None:
+    """A ledger write of `items` items: one transaction up to 100, else history in batches of 25 and the
+    `state_items` (default: half) in transactions of 100."""
+    if not items:
+        return
+    if items <= LEDGER_TRANSACTION:
+        b.add("dynamodb:TransactWriteItems", 1, note)
+        return
+    states = items // 2 if state_items is None else state_items
+    b.add("dynamodb:BatchWriteItem", ledger_calls(items - states), f"{note}: history")
+    b.add("dynamodb:TransactWriteItems", math.ceil(states / LEDGER_TRANSACTION), f"{note}: state items")
 
 
 @dataclass(frozen=True)
@@ -105,7 +129,7 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
     if not truth.names_vpc and not truth.names_endpoints:
         b.add("ec2:Describe(locate)", 1, "find the VPC of the named route table / association / security group")
     if not truth.vpc_locatable:
-        b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
+        b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger (history only: nothing evaluated)")
         return b
     if truth.vpc_scope:
         b.add("ec2:DescribeVpcEndpoints", 1, "the endpoints of the VPC")
@@ -126,15 +150,19 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
         b.add("ec2:DescribeVpcs", 1, "the VPC's tags: whether its profiles require endpoints")
     if truth.to_fix:
         b.add("dynamodb:Query", len(truth.to_fix), "recent fixes of each endpoint to fix (flap protection)")
+        b.add("ec2:DescribeVpcEndpoints", 1, "read again right before writing (an edit since must survive)")
         b.add("ec2:ModifyVpcEndpoint", len(truth.to_fix), "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", 1, "read back what was written")
     if truth.vpc_fixes:
         b.add("dynamodb:Query", 1, "recent fixes of the VPC (flap protection)")
+        b.add("ec2:DescribeVpcAttribute", truth.vpc_fixes, "read again right before writing each attribute")
         b.add("ec2:ModifyVpcAttribute", truth.vpc_fixes, "one write per DNS attribute (AWS takes one a call)")
         b.add("ec2:DescribeVpcAttribute", truth.vpc_fixes, "read back each attribute written")
+    if ledger_items:
+        b.add("dynamodb:BatchGetItem", 1, "current state of what was evaluated (status changes, ordering)")
     if truth.to_fix or truth.vpc_fixes:
-        b.add("dynamodb:BatchWriteItem", 1, "the fixes, written ahead as pending")
-    b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger")
+        b.add("dynamodb:TransactWriteItems", 1, "the fixes, written ahead as pending")
+    ledger_write(b, ledger_items, "ledger")
     return b
 
 
@@ -161,9 +189,10 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
               "DNS support per VPC holding endpoints, hostnames per VPC holding interface endpoints (no batch API)")
     if to_fix:
         b.add("dynamodb:Query", to_fix, "recent fixes of each endpoint to fix (flap protection)")
+        b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read again right before writing, 200 ids a call")
         b.add("ec2:ModifyVpcEndpoint", to_fix, "one write per endpoint to fix")
         b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read back, 200 ids per call")
-        b.add("dynamodb:BatchWriteItem", ledger_calls(2 * to_fix),
-              "the fixes, written ahead as pending (history and state item each)")
-    b.add("dynamodb:BatchWriteItem", ledger_calls(ledger_items), "ledger, 25 items per call")
+        ledger_write(b, 2 * to_fix, "the fixes, written ahead as pending (history and state item each)",
+                     state_items=to_fix)
+    ledger_write(b, ledger_items, "ledger")
     return b

@@ -38,7 +38,7 @@ def _span_end(model: Any = None, **_: Any) -> None:
     _spans[model.name][1] = time.perf_counter() - PROCESS_START
 
 
-for _op in ("BatchGetItem", "BatchWriteItem"):
+for _op in ("BatchGetItem", "BatchWriteItem", "TransactWriteItems"):
     handlers.BUILTIN_HANDLERS.append((f"provide-client-params.dynamodb.{_op}", _mark_ledger_call))
 handlers.BUILTIN_HANDLERS.append(("before-call", _span_start))
 handlers.BUILTIN_HANDLERS.append(("after-call", _span_end))

@@ -305,7 +305,7 @@ def main() -> int:
     print("moto server stopped; nothing is left running.")
     print("""
 Where to look next:
-  README.md                      what each rule checks, how to deploy into an organization, operations
+  README.md, docs/               what each rule checks, how to deploy into an organization, operations
   make sandbox                   this world on a moto server that stays up, with the commands to invoke by hand
   python -m devkit.local invoke OnChangeFunction -e events/modify-vpc-endpoint.json --env-vars env.json
                                  the same handler against your own account (--profile, --region)

@@ -13,8 +13,8 @@ What it does, in order (each step is what an operator would type; this module on
 5. checks what SAM printed (SAM exits 0 even when it never reached the container) and what moto now holds,
    prints the function's result and stops the server.
 
-The x86_64 override exists because this machine is x86_64 and the image is built from its own Python:
-Lambda itself runs the arm64 build (see README, "Why python3.13 on arm64").
+The x86_64 override exists because the local image is built from the host's own Python, on x86_64 hosts:
+Lambda itself runs the arm64 build (see docs/deploy.md, "Why python3.13 on arm64").
 """
 
 from __future__ import annotations

@@ -14,7 +14,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS_DIR = ROOT / "events"
 
-#: Placeholder ids used in events/*.json (see README.md, Development).
+#: Placeholder ids used in events/*.json (see docs/development.md, "Adding an event file").
 PLACEHOLDERS = {
     "vpc": "vpc-0a1b2c3d4e5f60001",
     "s3_endpoint": "vpce-0a1b2c3d4e5f60001",

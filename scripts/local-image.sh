@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# A Docker engine and the Lambda Python base image that `sam local invoke` looks up, built from parts that
-# are on this machine (Debian packages, a pyenv Python, awslambdaric from PyPI) because no image registry is
-# reachable here. Facts behind each step: /work/shared/docs/sam-local-notes.md (measured).
+# A Docker engine and the Lambda Python base image that `sam local invoke` looks up, built from local parts
+# (Debian packages, a pyenv Python, awslambdaric from PyPI) for hosts that cannot reach an image registry.
+# What it does and leaves behind: docs/operations.md, "In a Lambda container".
 #
 #   scripts/local-image.sh up       engine running + image tagged (idempotent: does only what is missing)
 #   scripts/local-image.sh start    engine only, and only if Debian's docker.io is already installed

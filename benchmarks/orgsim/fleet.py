@@ -25,6 +25,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+import devkit  # noqa: F401  (puts the layer on sys.path)
 from vpce_guard.sweep import COUNT_CONFLICT_ROUNDS, counter_shards
 
 from . import facts

@@ -13,7 +13,8 @@ from benchmarks.lower_bounds import ALL_READS, EventTruth, event_bound, ledger_c
 def test_sweep_lower_bound_counts_pages_per_vpc_attributes_and_ledger_batches() -> None:
     b = sweep_bound(endpoints=1000, route_tables=1001, vpcs=101, vpcs_with_endpoints=100, ledger_items=2400,
                     reads=ALL_READS, to_fix=100)
-    assert b.calls["ec2:DescribeVpcEndpoints"] == 1 + 1  # one page of 1,000, one read-back of 100 ids
+    # One page of 1,000; read again right before the writes; one read-back of 100 ids.
+    assert b.calls["ec2:DescribeVpcEndpoints"] == 1 + 1 + 1
     assert b.calls["ec2:DescribeRouteTables"] == 11  # pages of 100
     assert b.calls["ec2:DescribeVpcs"] == 1
     assert b.calls["ec2:DescribeVpcAttribute"] == 200
@@ -21,7 +22,9 @@ def test_sweep_lower_bound_counts_pages_per_vpc_attributes_and_ledger_batches() 
                                reads=ALL_READS, vpcs_with_interface_endpoints=0)
     assert gateway_only.calls["ec2:DescribeVpcAttribute"] == 100  # DNS support only: no private DNS to resolve
     assert b.calls["ec2:ModifyVpcEndpoint"] == 100
-    assert b.calls["dynamodb:BatchWriteItem"] == 96 + 8  # the ledger, and the fixes written ahead (2 items each)
+    # The ledger (history 25 a batch, state items 100 a transaction), and the fixes written ahead (2 items each).
+    assert b.calls["dynamodb:BatchWriteItem"] == 48 + 4
+    assert b.calls["dynamodb:TransactWriteItems"] == 12 + 1
     assert ledger_calls(0) == 0 and ledger_calls(25) == 1 and ledger_calls(26) == 2
     with_states = sweep_bound(endpoints=10, route_tables=11, vpcs=2, vpcs_with_endpoints=1, ledger_items=1,
                               reads=frozenset(), state_keys=201)
@@ -32,7 +35,8 @@ def test_event_lower_bound_for_a_compliant_gateway_endpoint() -> None:
     truth = EventTruth(names_endpoints=True, names_vpc=False, vpc_locatable=True, in_scope=("vpce-1",),
                        gateway_in_scope=("vpce-1",), to_fix=(), vpc_scope=False)
     assert dict(event_bound(truth, 4, frozenset({"route_tables"})).calls) == {
-        "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1, "dynamodb:BatchWriteItem": 1,
+        "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1,
+        "dynamodb:BatchGetItem": 1, "dynamodb:TransactWriteItems": 1,  # the ledger: state read, then one transaction
         "dynamodb:PutItem": 1}  # the idempotency claim on the event id
     with_dns = event_bound(truth, 4, frozenset({"route_tables", "vpc_dns"}))
     assert with_dns.calls["ec2:DescribeVpcAttribute"] == 1  # DNS support; hostnames only for interface endpoints

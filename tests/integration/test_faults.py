@@ -101,7 +101,7 @@ def test_throttled_reads_are_retried_by_the_sdk_and_the_fix_lands(
 
 def test_server_errors_on_the_ledger_write_are_retried_by_the_sdk(
         invoke: Invoke, injector: FaultInjector, world: SpineWorld, ledger_table: Any) -> None:
-    fault = injector.add(faults.server_error("dynamodb.BatchWriteItem", times=2, stage="send", skip=1))
+    fault = injector.add(faults.server_error("dynamodb.TransactWriteItems", times=2, stage="send", skip=1))
 
     result = invoke(render_event("modify-vpc-endpoint.json", world.mapping()))
 
@@ -196,8 +196,8 @@ def test_a_ledger_write_failing_after_the_fix_leaves_a_pending_record_and_the_re
         invoke: Invoke, injector: FaultInjector, ec2: Any, world: SpineWorld, ledger_table: Any) -> None:
     event = render_event("modify-vpc-endpoint.json", world.mapping())
     endpoint = world.ids["s3_endpoint"]
-    # The first BatchWriteItem (the intent records) goes through; the one after the fixes fails for good.
-    injector.add(faults.throttle("dynamodb.BatchWriteItem", skip=1, times=1))
+    # The first ledger write (the intent records) goes through; the one after the fixes fails for good.
+    injector.add(faults.throttle("dynamodb.TransactWriteItems", skip=1, times=1))
 
     with captured_logs() as logs, pytest.raises(ClientError, match="ProvisionedThroughputExceeded"):
         invoke(event)
@@ -225,7 +225,7 @@ def test_a_ledger_write_failing_after_the_fix_leaves_a_pending_record_and_the_re
 def test_a_ledger_write_failing_before_the_fix_changes_nothing(
         invoke: Invoke, injector: FaultInjector, ec2: Any, world: SpineWorld, ledger_table: Any) -> None:
     before = _endpoint(ec2, world.ids["s3_endpoint"])
-    injector.add(faults.server_error("dynamodb.BatchWriteItem", times=1))
+    injector.add(faults.server_error("dynamodb.TransactWriteItems", times=1))
 
     with pytest.raises(ClientError, match="InternalServerError"):
         invoke(render_event("modify-vpc-endpoint.json", world.mapping()))

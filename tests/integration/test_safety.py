@@ -239,14 +239,14 @@ def test_throttled_calls_are_retried_and_succeed(
     ec2_throttle = FailTimes(1, lambda r: ec2_error(r, "RequestLimitExceeded", "Request limit exceeded.", 503))
     ddb_throttle = FailTimes(1, lambda r: json_error(r, "ThrottlingException", "Rate of requests exceeds the limit"))
     install(monkeypatch, "before-send.ec2.ModifyVpcEndpoint", ec2_throttle)
-    install(monkeypatch, "before-send.dynamodb.BatchWriteItem", ddb_throttle)
+    install(monkeypatch, "before-send.dynamodb.TransactWriteItems", ddb_throttle)
 
     result = invoke(_event(world))
 
     endpoint = world.ids["s3_endpoint"]
     assert {_status(result, POLICY_RULE, endpoint), _status(result, ROUTE_RULE, endpoint)} == {"remediated"}
     assert ec2_throttle.left == 0 and ec2_throttle.attempts == 3, "2 fixes, the first one retried once"
-    assert ddb_throttle.left == 0 and ddb_throttle.attempts == 3, "2 ledger batches, the first one retried once"
+    assert ddb_throttle.left == 0 and ddb_throttle.attempts == 3, "2 ledger writes (intents, outcomes), the first one retried once"
     assert GUARD_SID in _policy(ec2, endpoint)
     assert {r["status"] for r in _history(ledger_table, endpoint)} == {"remediated"}
 

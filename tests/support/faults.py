@@ -183,7 +183,7 @@ class FaultInjector:
         credentials = getattr(request_signer, "_credentials", None)  # test-only introspection
         access_key = getattr(credentials, "access_key", None) if credentials is not None else None
         body = params.get("body")  # EC2/query: the form fields as a dict; JSON protocols: bytes
-        fault = self._fire(Call(service, operation, "call", access_key, dict(body) if isinstance(body, dict) else {}))
+        fault = self._fire(Call(service, operation, "call", access_key, _call_params(body)))
         if fault is None:
             return None
         request_id = str(uuid.uuid4())
@@ -202,6 +202,19 @@ class FaultInjector:
             return None
         headers, body = _error_body(service, request, fault)
         return AWSResponse(request.url, fault.status, headers, _Raw(body))
+
+
+def _call_params(body: Any) -> dict[str, Any]:
+    """The request's parameters: EC2/query form fields as they are, a JSON protocol's body parsed."""
+    if isinstance(body, dict):
+        return dict(body)
+    if isinstance(body, bytes | str) and body:
+        try:
+            parsed = json.loads(body)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
 
 
 class _Raw:

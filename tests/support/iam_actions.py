@@ -74,6 +74,20 @@ def iam_action(service_id: str, operation: str) -> str:
     return AUTHORISED_AS.get(action, action)
 
 
+#: What each kind of item in a TransactWriteItems request is authorised as.
+_TRANSACT_ACTIONS = {"Put": "dynamodb:PutItem", "Update": "dynamodb:UpdateItem", "Delete": "dynamodb:DeleteItem",
+                     "ConditionCheck": "dynamodb:ConditionCheckItem"}
+
+
+def call_actions(service_id: str, operation: str, params: dict[str, Any]) -> set[str]:
+    """The IAM actions one recorded call needs. A DynamoDB transaction is authorised item by item (there is no
+    `dynamodb:TransactWriteItems` action): one action per kind of item it holds."""
+    if service_id == "dynamodb" and operation == "TransactWriteItems":
+        return {_TRANSACT_ACTIONS[kind] for item in params.get("TransactItems", []) for kind in item
+                if kind in _TRANSACT_ACTIONS}
+    return {iam_action(service_id, operation)}
+
+
 def _listify(value: Any) -> list[Any]:
     return value if isinstance(value, list) else [value]
 

@@ -33,7 +33,7 @@ def test_the_main_template_has_functions_to_build() -> None:
 def test_built_with_a_makefile_target_of_its_own(tpl: str, logical_id: str, res: dict[str, Any]) -> None:
     props = res.get("Properties", {})
     assert res.get("Metadata", {}).get("BuildMethod") == "makefile", (
-        f"{tpl}:{logical_id}: set Metadata.BuildMethod: makefile (README, Development: adding a function)")
+        f"{tpl}:{logical_id}: set Metadata.BuildMethod: makefile (docs/development.md: adding a function)")
     uri = props.get("CodeUri") or props.get("ContentUri")
     assert isinstance(uri, str), f"{tpl}:{logical_id}: CodeUri/ContentUri must be a local folder"
     makefile = (ROOT / uri / "Makefile")

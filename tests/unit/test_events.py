@@ -554,7 +554,24 @@ def test_id_lists_are_capped() -> None:
     assert result.reason == f"too many endpoint ids (more than {events.MAX_IDS})"
 
     request = {"DeleteVpcEndpointsRequest": {"VpcEndpointId": ids[: events.MAX_IDS]}}
-    assert len(acted(endpoint_event(request, name="DeleteVpcEndpoints")).endpoint_ids) == events.MAX_IDS
+    parsed = parse(endpoint_event(request, name="DeleteVpcEndpoints"))
+    assert parsed.targets is not None
+    assert parsed.targets.endpoint_ids == tuple(ids[: events.MAX_ACTED_IDS]), "acted on: the first of each kind"
+    assert parsed.not_acted == tuple(ids[events.MAX_ACTED_IDS: events.MAX_IDS]), "the rest, named apart"
+
+
+def test_ids_a_call_reports_unsuccessful_are_not_acted_on() -> None:
+    ids = [f"vpce-{n:017x}" for n in range(3)]
+    event = endpoint_event({"DeleteVpcEndpointsRequest": {"VpcEndpointId": ids}}, name="DeleteVpcEndpoints")
+    event["detail"]["responseElements"] = {"DeleteVpcEndpointsResponse": {"unsuccessful": {"item": [
+        {"error": {"code": "InvalidVpcEndpoint.NotFound", "message": "does not exist"}, "resourceId": ids[0]}]}}}
+    assert acted(event).endpoint_ids == tuple(ids[1:])
+
+    event["detail"]["responseElements"]["DeleteVpcEndpointsResponse"]["unsuccessful"]["item"] = [
+        {"error": {"code": "InvalidVpcEndpoint.NotFound"}, "resourceId": i} for i in ids]
+    result = parse(event)
+    assert result.disposition == "skipped"
+    assert "unsuccessful" in result.reason
 
 
 def test_absurd_nesting_is_rejected_not_raised() -> None:

@@ -16,7 +16,7 @@ from vpce_guard import ledger
 from vpce_guard.ledger import Ledger, LedgerUnavailable
 
 KEYS = [("RES#1#r#vpce-1", "STATE#rule"), ("RES#1#r#vpce-2", "STATE#rule")]
-PROJECTION = {"ConsistentRead": True, "ProjectionExpression": "pk, sk, #s, reason",
+PROJECTION = {"ConsistentRead": True, "ProjectionExpression": "pk, sk, #s, reason, observed_at",
               "ExpressionAttributeNames": {"#s": "status"}}
 
 
@@ -48,7 +48,7 @@ def test_keys_left_unprocessed_are_asked_for_again_until_every_state_is_read(
         # What DynamoDB left is sent again as it came back (the Table's client turns typed values into plain ones).
         stub.add_response("batch_get_item", {"Responses": {"t": [_item(*KEYS[1])]}, "UnprocessedKeys": {}},
                           _request(KEYS[1:]))
-        states = Ledger(table)._states(set(KEYS))
+        states = Ledger(table).states(set(KEYS))
         stub.assert_no_pending_responses()
     assert {k: v["status"] for k, v in states.items()} == {KEYS[0]: "compliant", KEYS[1]: "compliant"}
     assert len(pauses) == 1 and pauses[0] > 0, "a pause before asking again"
@@ -64,4 +64,4 @@ def test_a_ledger_that_keeps_refusing_fails_the_run_so_it_is_retried(
             stub.add_response("batch_get_item", {"Responses": {"t": []}, "UnprocessedKeys": _unprocessed(KEYS)},
                               _request(KEYS))
         with pytest.raises(LedgerUnavailable, match="2 state reads unprocessed"):
-            Ledger(table)._states(set(KEYS))
+            Ledger(table).states(set(KEYS))

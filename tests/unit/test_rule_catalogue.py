@@ -1,4 +1,4 @@
-"""The README table, the rule registry, the EventBridge pattern, the event parser and the IAM policy agree."""
+"""The README's rule table, the rule registry, the EventBridge pattern, the event parser and the IAM policy agree."""
 
 from __future__ import annotations
 

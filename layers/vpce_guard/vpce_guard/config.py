@@ -93,7 +93,7 @@ class Settings(BaseModel):
     #: Sources interface endpoints must accept HTTPS from; both empty: the CIDRs of the endpoint's VPC.
     endpoint_ingress_cidrs: tuple[str, ...] = ()
     endpoint_ingress_source_groups: tuple[str, ...] = ()
-    # -- safety (README "Operations") ------------------------------------------------------------------
+    # -- safety (docs/operations.md) ------------------------------------------------------------------
     #: SSM parameter holding per-rule mode overrides ({"rule-id": "dry_run", "*": "off"}); empty: none.
     mode_overrides_parameter: str = ""
     #: Seconds a read of the overrides parameter is reused (Powertools Parameters cache).

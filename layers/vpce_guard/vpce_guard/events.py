@@ -32,6 +32,7 @@ __all__ = [
     "EC2_EVENT_SOURCE",
     "EVENTBRIDGE_SOURCE",
     "ID_PATTERNS",
+    "MAX_ACTED_IDS",
     "MAX_IDS",
     "MAX_REASON",
     "REGION_PATTERN",
@@ -78,6 +79,10 @@ EC2_EVENT_SOURCE = "ec2.amazonaws.com"
 
 #: More ids than this in one field means the event is not a real API call (EC2 caps these lists far lower).
 MAX_IDS = 1000
+#: Ids of one kind an event is acted on for. A real change names a handful; an event naming more (a bulk
+#: DeleteVpcEndpoints, or a forged one) is acted on for the first MAX_ACTED_IDS and the rest are recorded as not
+#: evaluated (the scheduled sweep covers them): the cost of one event stays bounded whatever it names.
+MAX_ACTED_IDS = 25
 #: Reasons go to the ledger and to log lines: one line, bounded.
 MAX_REASON = 500
 #: `{"item": [{"items": [...]}]}` nests a couple of levels at most; deeper is garbage, not a shape.
@@ -220,10 +225,16 @@ class ParsedEvent:
     reason: str
     raw_account: str | None
     raw_region: str | None
+    #: Ids the event named beyond MAX_ACTED_IDS of their kind: not evaluated by this event.
+    not_acted: tuple[str, ...] = ()
 
 
 class _Reject(Exception):
     """Internal: the event is unreadable; the message becomes the one-line reason."""
+
+
+class _Skip(Exception):
+    """Internal: the event is well formed but there is nothing to act on; the message is the reason."""
 
 
 # --------------------------------------------------------------------------------------------- helpers
@@ -452,6 +463,18 @@ def _dedupe(values: Iterable[str]) -> tuple[str, ...]:
     return tuple(dict.fromkeys(values))
 
 
+def _failed_ids(detail: CloudTrailDetail) -> set[str]:
+    """Ids a multi-id call reports it did not act on (`unsuccessful`: unknown ids, or ones it could not change):
+    nothing changed for them, so there is nothing to re-check. Read leniently: only well-formed ids count."""
+    name = detail.event_name
+    ids: set[str] = set()
+    for root in _roots(detail.response_elements, f"{name}Response"):
+        for item in _lookup(root, "Unsuccessful"):
+            if isinstance(item, dict):
+                ids |= {v for v in _lookup(item, "ResourceId") if isinstance(v, str)}
+    return ids
+
+
 def _extract(detail: CloudTrailDetail) -> dict[str, tuple[str, ...]]:
     """Ids per `Targets` field for a supported event; raises _Reject when they are missing or malformed."""
     name = detail.event_name
@@ -463,7 +486,11 @@ def _extract(detail: CloudTrailDetail) -> dict[str, tuple[str, ...]]:
     collected: dict[str, list[str]] = {}
     for pick in rule.picks:
         collected.setdefault(pick.field, []).extend(_pick(roots[pick.side], pick.path, pick.field))
-    fields = {field: _dedupe(ids) for field, ids in collected.items() if ids}
+    failed = _failed_ids(detail)
+    fields = {field: _dedupe(i for i in ids if i not in failed) for field, ids in collected.items() if ids}
+    if failed and not any(fields.values()):
+        raise _Skip(f"{name} changed nothing: AWS reported every id it names as unsuccessful")
+    fields = {field: ids for field, ids in fields.items() if ids}
     for field, ids in fields.items():
         if len(ids) > MAX_IDS:
             raise _Reject(f"too many {_ID_LABELS[field]}s (more than {MAX_IDS})")
@@ -563,9 +590,22 @@ def _decide(event: dict[str, Any]) -> tuple[str, str, Targets | None]:
         fields = _extract(detail)
     except _Reject as error:
         return REJECTED, str(error), None
+    except _Skip as error:
+        return SKIPPED, str(error), None
     except ValueError as error:  # flatten_items on absurd nesting
         return REJECTED, f"cannot read event: {error}", None
     return ACT, "", Targets(account=account, region=region, **fields)
+
+
+def _bounded(targets: Targets) -> tuple[Targets, tuple[str, ...]]:
+    """At most MAX_ACTED_IDS ids of each kind; the rest are returned apart."""
+    kept: dict[str, tuple[str, ...]] = {}
+    rest: list[str] = []
+    for field in ID_PATTERNS:
+        ids: tuple[str, ...] = getattr(targets, field)
+        kept[field] = ids[:MAX_ACTED_IDS]
+        rest += ids[MAX_ACTED_IDS:]
+    return (targets.model_copy(update=kept) if rest else targets), tuple(rest)
 
 
 def parse_event(event: Any) -> ParsedEvent:
@@ -593,6 +633,9 @@ def parse_event(event: Any) -> ParsedEvent:
         disposition, reason, targets = REJECTED, "cannot read event: nested too deeply", None
     except Exception as error:  # the contract is "never raises"; the reason says what broke
         disposition, reason, targets = REJECTED, f"cannot read event: {type(error).__name__}", None
+    not_acted: tuple[str, ...] = ()
+    if targets is not None:
+        targets, not_acted = _bounded(targets)
     return ParsedEvent(
         trigger=trigger,
         targets=targets,
@@ -600,4 +643,5 @@ def parse_event(event: Any) -> ParsedEvent:
         reason=_clip(reason, MAX_REASON),
         raw_account=raw_account,
         raw_region=raw_region,
+        not_acted=not_acted,
     )

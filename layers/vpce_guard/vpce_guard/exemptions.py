@@ -85,7 +85,7 @@ class Exemption(BaseModel):
     expires_at: int
     created_at: str | None = None
     created_by: str | None = None
-    #: True: applies only to resources whose owner asked for it with the exemption tag (see README).
+    #: True: applies only to resources whose owner asked for it with the exemption tag (see docs/operations.md).
     tag_request: bool = False
 
     @model_validator(mode="after")

@@ -144,26 +144,27 @@ class Inventory:
 
     # -- endpoints -------------------------------------------------------------------------------------
     def endpoints_by_id(self, ids: Iterable[str]) -> tuple[list[Endpoint], list[str]]:
-        """Named endpoints; ids that no longer exist come back in the second list (not an error)."""
+        """Named endpoints; ids that do not exist come back in the second list (not an error).
+
+        One unknown id fails a whole DescribeVpcEndpoints by ids. Asking again id by id would cost a call per id
+        (an event can name hundreds that never existed); instead the region's endpoints are listed once
+        (paginated; deleted ones stay listed for a while) and the named ones picked from that."""
+        wanted = sorted(set(ids))
         found: list[Endpoint] = []
-        missing: list[str] = []
-        for batch in _chunks(sorted(set(ids))):
-            try:
-                found += [endpoint_from_api(e) for e in _paginate(
-                    self.ec2, "describe_vpc_endpoints", "VpcEndpoints", VpcEndpointIds=batch)]
-            except ClientError as exc:
-                if not _is_not_found(exc):
-                    raise
-                # One unknown id fails the whole call: fall back to one call per id for this (rare) batch.
-                for one in batch:
-                    try:
-                        found += [endpoint_from_api(e) for e in _paginate(
-                            self.ec2, "describe_vpc_endpoints", "VpcEndpoints", VpcEndpointIds=[one])]
-                    except ClientError as inner:
-                        if not _is_not_found(inner):
-                            raise
-                        missing.append(one)
-        return found, missing
+        listing: dict[str, Endpoint] | None = None
+        for batch in _chunks(wanted):
+            if listing is None:
+                try:
+                    found += [endpoint_from_api(e) for e in _paginate(
+                        self.ec2, "describe_vpc_endpoints", "VpcEndpoints", VpcEndpointIds=batch)]
+                    continue
+                except ClientError as exc:
+                    if not _is_not_found(exc):
+                        raise
+                    listing = {e.id: e for e in self.endpoints_in_vpcs(None)}
+            found += [listing[i] for i in batch if i in listing]
+        have = {e.id for e in found}
+        return found, [i for i in wanted if i not in have]
 
     def endpoints_in_vpcs(self, vpc_ids: Iterable[str] | None, endpoint_type: str | None = None) -> list[Endpoint]:
         """Endpoints of the given VPCs (None: of the whole account-region)."""
@@ -188,21 +189,12 @@ class Inventory:
         if filters:
             out += [route_table_from_api(r) for r in _paginate(
                 self.ec2, "describe_route_tables", "RouteTables", Filters=filters)]
-        for batch in _chunks(sorted(set(ids))):
-            try:
-                out += [route_table_from_api(r) for r in _paginate(
-                    self.ec2, "describe_route_tables", "RouteTables", RouteTableIds=batch)]
-            except ClientError as exc:
-                if not _is_not_found(exc):
-                    raise
-                for one in batch:
-                    try:
-                        out += [route_table_from_api(r) for r in _paginate(
-                            self.ec2, "describe_route_tables", "RouteTables", RouteTableIds=[one])]
-                    except ClientError as inner:
-                        if not _is_not_found(inner):
-                            raise
-                        missing.append(one)
+        if ids:
+            named = self._by_ids("describe_route_tables", "RouteTables", "RouteTableIds", ids, route_table_from_api,
+                                 id_filter="route-table-id")
+            have = {rt.id for rt in named}
+            out += named
+            missing += [i for i in sorted(set(ids)) if i not in have]
         if vpc_ids is None and not ids and not filters:
             out += [route_table_from_api(r) for r in _paginate(self.ec2, "describe_route_tables", "RouteTables")]
         elif vpc_ids is not None:
@@ -273,26 +265,22 @@ class Inventory:
 
     # -- subnets, security groups (used to find the VPC an event is about) ---------------------------------
     def vpcs_of_subnets(self, subnet_ids: Iterable[str]) -> set[str]:
-        out: set[str] = set()
-        for batch in _chunks(sorted(set(subnet_ids))):
-            try:
-                out |= {s["VpcId"] for s in _paginate(self.ec2, "describe_subnets", "Subnets", SubnetIds=batch)}
-            except ClientError as exc:
-                if not _is_not_found(exc):
-                    raise
-        return out
+        return {s.vpc_id for s in self.subnets(subnet_ids).values() if s.vpc_id}
 
     def subnets(self, subnet_ids: Iterable[str]) -> dict[str, Subnet]:
         """Subnets by id, one DescribeSubnets per 200 (ids that no longer exist are left out)."""
         return {s.id: s for s in self._by_ids("describe_subnets", "Subnets", "SubnetIds", subnet_ids,
-                                              subnet_from_api)}
+                                              subnet_from_api, id_filter="subnet-id")}
 
     def security_groups(self, group_ids: Iterable[str]) -> dict[str, SecurityGroup]:
         """Security groups by id with their inbound rules, one DescribeSecurityGroups per 200."""
         return {g.id: g for g in self._by_ids("describe_security_groups", "SecurityGroups", "GroupIds", group_ids,
-                                              security_group_from_api)}
+                                              security_group_from_api, id_filter="group-id")}
 
-    def _by_ids(self, operation: str, key: str, id_param: str, ids: Iterable[str], convert: Any) -> list[Any]:
+    def _by_ids(self, operation: str, key: str, id_param: str, ids: Iterable[str], convert: Any, *,
+                id_filter: str) -> list[Any]:
+        """Resources by id, 200 a call. One unknown id fails the whole call; that batch is then asked for once
+        with the id filter, which leaves unknown ids out instead of failing (never one call per id)."""
         out: list[Any] = []
         for batch in _chunks(sorted(set(ids))):
             try:
@@ -300,12 +288,8 @@ class Inventory:
             except ClientError as exc:
                 if not _is_not_found(exc):
                     raise
-                for one in batch:  # one unknown id fails the whole call: rare, so fall back per id
-                    try:
-                        out += [convert(r) for r in _paginate(self.ec2, operation, key, **{id_param: [one]})]
-                    except ClientError as inner:
-                        if not _is_not_found(inner):
-                            raise
+                out += [convert(r) for r in _paginate(self.ec2, operation, key,
+                                                      Filters=[{"Name": id_filter, "Values": batch}])]
         return out
 
     def prefix_lists(self) -> dict[str, str]:

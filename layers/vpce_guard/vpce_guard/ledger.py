@@ -1,6 +1,6 @@
 """The ledger: one DynamoDB record per evaluation of a rule on a resource, plus its current state.
 
-Key design (single table, see README "Reading the ledger"):
+Key design (single table, see docs/ledger.md):
 - history item  pk = RES#<account>#<region>#<resource>   sk = EVAL#<time>#<rule>#<id>   (TTL `expires_at`)
   → a resource's history is one Query on pk.
 - state item    pk = RES#<account>#<region>#<resource>   sk = STATE#<rule>
@@ -14,7 +14,16 @@ Key design (single table, see README "Reading the ledger"):
   no scan. The state items' STATUS# partitions of the same index are unaffected.
 - checks        pk = CHECKS#<account>#<region>                  sk = EVAL#<time>#<part>   (TTL `expires_at`)
   what a sweep re-checked and found as it was (see `Ledger.write_sweep`).
-Records of one run are independent, so they are written with BatchWriteItem (25 per call).
+Ordering: every record carries `observed_at`, the time the resource was read (the snapshot, or the read-back
+after a write). A state item is only ever replaced by an observation at least as recent (a conditional put),
+so a run that read earlier and finishes later never overwrites the verdict of a run that read later. History
+items are never conditional: both observations stay in the timeline.
+
+Writes: the state items of a write are read first (one BatchGetItem per 100 keys; a sweep has them already),
+which tells each write's status changes (`WriteReport.changes`, for finding events and notifications) and
+drops what is known to be older. A write of at most 100 items (an event's) is one TransactWriteItems, the
+state puts conditional; larger ones send history with BatchWriteItem (25 per call) and the state puts in
+transactions of up to 100.
 
 Events write a history item for every evaluation: an event is a change, and who made it matters. A sweep
 re-checks everything, mostly unchanged; it writes history and state only for what changed (status or reason
@@ -28,16 +37,20 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
-from botocore.exceptions import BotoCoreError
+from aws_lambda_powertools import Logger
+from botocore.exceptions import BotoCoreError, ClientError
 from pydantic import BaseModel, ConfigDict, Field
 
 from .aws import side_by_side
 from .models import OPEN_STATUSES, Finding, Outcome, Status, Trigger
+
+logger = Logger(service="vpce-guard", child=True)
 
 STATUS_INDEX = "by-status"
 #: Items per BatchWriteItem (DynamoDB's limit).
@@ -50,7 +63,14 @@ GET_BATCH_SIZE = 100
 UNPROCESSED_ROUNDS = 8
 #: Statuses a sweep always writes as history, changed or not: something was done, attempted, would have been
 #: (dry_run: the by-day activity index is built from them), or was held back (flapping).
-ALWAYS_RECORDED = ACTIVITY_STATUSES | {Status.PENDING, Status.FLAPPING}
+ALWAYS_RECORDED = ACTIVITY_STATUSES | {Status.PENDING, Status.FLAPPING, Status.CONFLICT}
+#: Items per TransactWriteItems (DynamoDB's limit), and a margin under its 4 MB request limit.
+TRANSACT_SIZE = 100
+TRANSACT_BYTES = 3_500_000
+#: The pseudo-rule of ids an event named that do not exist: a resource that does not exist has no state item.
+RESOURCE_EXISTS_RULE = "resource-exists"
+#: Fields of a state item that a write compares (read with BatchGetItem before it).
+STATE_FIELDS = ("pk", "sk", "status", "reason", "observed_at")
 #: Unchanged evaluations listed per checks item: resource ids of about 25 bytes keep it far below DynamoDB's
 #: 400 KB item limit.
 CHECKS_PER_ITEM = 2000
@@ -89,6 +109,18 @@ class LedgerRecord(BaseModel):
     details: dict[str, Any] = Field(default_factory=dict)
     time: str
     expires_at: int
+    #: When the resource was read (the ledger's time format); orders state items (module doc). None: `time`.
+    observed_at: str | None = None
+    #: The resource no longer exists (deleted endpoint): its state item expires with the history.
+    resource_gone: bool = False
+
+    @property
+    def observed(self) -> str:
+        return self.observed_at or self.time
+
+    @property
+    def state_key(self) -> tuple[str, str]:
+        return self.pk, f"STATE#{self.rule_id}"
 
     def to_item(self) -> dict[str, Any]:
         item = self.model_dump(mode="json", exclude_none=True)
@@ -99,7 +131,7 @@ class LedgerRecord(BaseModel):
 
     def state_item(self) -> dict[str, Any]:
         """The 'current state' item this record implies for (resource, rule)."""
-        return _dynamo_safe({
+        item = {
             "pk": self.pk,
             "sk": f"STATE#{self.rule_id}",
             "record_type": "state",
@@ -113,9 +145,47 @@ class LedgerRecord(BaseModel):
             "reason": self.reason,
             "last_evaluation": self.sk,
             "time": self.time,
+            "observed_at": self.observed,
             "gsi1pk": f"STATUS#{self.status.value}",
             "gsi1sk": f"{self.account}#{self.region}#{self.rule_id}#{self.resource_id}",
-        })
+        }
+        if self.resource_gone:
+            item["expires_at"] = self.expires_at
+        return _dynamo_safe(item)
+
+
+@dataclass(frozen=True)
+class StatusChange:
+    """A (resource, rule) whose current status changed with a write: what finding events, Security Hub and
+    notifications are about. `previous` is None the first time the pair is seen."""
+
+    account: str
+    region: str
+    resource_id: str
+    resource_type: str
+    rule_id: str
+    previous: Status | None
+    current: Status
+    record: LedgerRecord
+
+
+@dataclass
+class WriteReport:
+    """What a ledger write did."""
+
+    items: int = 0
+    changes: list[StatusChange] = field(default_factory=list)
+    #: State keys not written because a more recent observation is stored (an older run finishing later).
+    superseded: list[tuple[str, str]] = field(default_factory=list)
+    #: The state items as they were before the write, by (pk, sk) (STATE_FIELDS only).
+    previous: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+
+    def __iadd__(self, other: WriteReport) -> WriteReport:
+        self.items += other.items
+        self.changes += other.changes
+        self.superseded += other.superseded
+        self.previous.update(other.previous)
+        return self
 
 
 def _now() -> datetime:
@@ -126,6 +196,39 @@ def _dynamo_safe(value: Any) -> Any:
     """DynamoDB wants Decimals, not floats, and no None values in maps."""
     return json.loads(json.dumps(value, default=str), parse_float=Decimal,
                       object_hook=lambda d: {k: v for k, v in d.items() if v is not None})
+
+
+def _size(item: dict[str, Any]) -> int:
+    """About what an item weighs in a request (DynamoDB counts names and values; JSON is close enough)."""
+    return len(json.dumps(item, default=str))
+
+
+def status_of(state: Mapping[str, Any] | None) -> Status | None:
+    value = (state or {}).get("status")
+    return Status(value) if value in Status._value2member_map_ else None
+
+
+def _transact_put(table: str, item: dict[str, Any], conditional: bool) -> dict[str, Any]:
+    put: dict[str, Any] = {"TableName": table, "Item": item}
+    if conditional:
+        # Only over an older (or no, or an unordered legacy) observation of the same (resource, rule).
+        put["ConditionExpression"] = ("attribute_not_exists(pk) OR attribute_not_exists(observed_at) "
+                                      "OR observed_at <= :observed")
+        put["ExpressionAttributeValues"] = {":observed": item["observed_at"]}
+    return {"Put": put}
+
+
+def _transact_chunks(puts: list[tuple[dict[str, Any], bool]]) -> list[list[tuple[dict[str, Any], bool]]]:
+    chunks: list[list[tuple[dict[str, Any], bool]]] = [[]]
+    weight = 0
+    for put in puts:
+        size = _size(put[0])
+        if chunks[-1] and (len(chunks[-1]) >= TRANSACT_SIZE or weight + size > TRANSACT_BYTES):
+            chunks.append([])
+            weight = 0
+        chunks[-1].append(put)
+        weight += size
+    return chunks
 
 
 def stamp(moment: datetime) -> str:
@@ -152,9 +255,14 @@ def expires_at(now: datetime, ttl_days: int) -> int:
 
 
 def records_for(outcomes: Iterable[Outcome], trigger: Trigger, *, account: str, region: str,
-                ttl_days: int, now: datetime | None = None) -> list[LedgerRecord]:
+                ttl_days: int, now: datetime | None = None, observed: datetime | None = None,
+                gone: Iterable[str] = ()) -> list[LedgerRecord]:
+    """Ledger records of outcomes. `observed` is when the resources were read (default: now); an outcome's own
+    `observed_at` (a read-back after a write) wins. `gone` names resources that no longer exist."""
     now = now or _now()
     when, expires = stamp(now), expires_at(now, ttl_days)
+    seen_at = stamp(observed or now)
+    gone_ids = frozenset(gone)
     out: list[LedgerRecord] = []
     for o in outcomes:
         f = o.finding
@@ -167,6 +275,7 @@ def records_for(outcomes: Iterable[Outcome], trigger: Trigger, *, account: str, 
             vpc_id=f.vpc_id, rule_id=f.rule_id, status=o.status, reason=o.reason, trigger=trigger,
             before=o.before, after=o.after, actions=[a.model_dump(mode="json") for a in o.actions],
             error=o.error, details={**f.details, **o.details}, time=when, expires_at=expires,
+            observed_at=stamp(o.observed_at) if o.observed_at else seen_at, resource_gone=resource_id in gone_ids,
         ))
     return out
 
@@ -222,26 +331,99 @@ class Ledger:
         self.page_size = page_size
 
     def write(self, records: Iterable[LedgerRecord], extra_items: Iterable[dict[str, Any]] = (),
-              with_state: Callable[[LedgerRecord], bool] | None = None) -> int:
+              with_state: Callable[[LedgerRecord], bool] | None = None,
+              previous: Mapping[tuple[str, str], dict[str, Any]] | None = None) -> WriteReport:
         """Write history items and, for evaluations, the state items (those `with_state` picks; default all),
-        and `extra_items` as they are; returns items written."""
-        items: dict[tuple[str, str], dict[str, Any]] = {(i["pk"], i["sk"]): i for i in extra_items}
+        and `extra_items` as they are. `previous` holds state items the caller has read already (the others
+        are read here). A state item is written only over an older observation (module doc)."""
+        history: dict[tuple[str, str], dict[str, Any]] = {(i["pk"], i["sk"]): i for i in extra_items}
+        states: dict[tuple[str, str], LedgerRecord] = {}
         for r in records:
-            items[(r.pk, r.sk)] = r.to_item()
-            if r.record_type == "evaluation" and (with_state is None or with_state(r)):
+            history[(r.pk, r.sk)] = r.to_item()
+            if (r.record_type == "evaluation" and r.rule_id != RESOURCE_EXISTS_RULE
+                    and (with_state is None or with_state(r))):
                 # A later record of the same (resource, rule) in this batch supersedes an earlier one.
-                state = r.state_item()
-                items[(state["pk"], state["sk"])] = state
-        if not items:
-            return 0
-        values = list(items.values())
-        # The items are independent, so a sweep's batches go out side by side: the same calls, a fraction of
-        # the time.
-        side_by_side(self._write_batch, [values[i:i + BATCH_SIZE] for i in range(0, len(values), BATCH_SIZE)])
-        return len(items)
+                states[r.state_key] = r
+        report = WriteReport()
+        if not history and not states:
+            return report
+        known = dict(previous or {})
+        unread = set(states) - set(known)
+        if unread:
+            known.update(self.states(unread))
+        report.previous = {k: known[k] for k in states if k in known}
+        for key, r in list(states.items()):
+            before = known.get(key) or {}
+            if str(before.get("observed_at") or "") > r.observed:
+                report.superseded.append(key)
+                del states[key]
+        written, refused = self._put(list(history.values()), {k: r.state_item() for k, r in states.items()})
+        report.superseded += refused
+        report.items = len(history) + len(written)
+        for key in sorted(written):
+            r = states[key]
+            was = status_of(known.get(key))
+            if was is not r.status:
+                report.changes.append(StatusChange(
+                    account=r.account, region=r.region, resource_id=r.resource_id, resource_type=r.resource_type,
+                    rule_id=r.rule_id, previous=was, current=r.status, record=r))
+        if report.superseded:
+            logger.info("state items left as they are: a more recent observation is stored",
+                        extra={"keys": [f"{pk} {sk}" for pk, sk in report.superseded[:20]]})
+        return report
+
+    def _put(self, history: list[dict[str, Any]], states: dict[tuple[str, str], dict[str, Any]]) -> tuple[
+            set[tuple[str, str]], list[tuple[str, str]]]:
+        """History items unconditionally, state items on condition of their observation time. One transaction
+        when everything fits in one; else history in batches and states in transactions, side by side.
+        Returns (state keys written, state keys refused because a newer observation was stored meanwhile)."""
+        if not states:
+            side_by_side(self._write_batch, [history[i:i + BATCH_SIZE] for i in range(0, len(history), BATCH_SIZE)])
+            return set(), []
+        puts = [(item, False) for item in history] + [(item, True) for item in states.values()]
+        if len(puts) <= TRANSACT_SIZE and sum(_size(i) for i, _ in puts) <= TRANSACT_BYTES:
+            chunks = [puts]
+        else:
+            side_by_side(self._write_batch, [history[i:i + BATCH_SIZE] for i in range(0, len(history), BATCH_SIZE)])
+            chunks = _transact_chunks([(item, True) for item in states.values()])
+        written: set[tuple[str, str]] = set()
+        refused: list[tuple[str, str]] = []
+        for done, lost in side_by_side(self._transact, chunks):
+            written |= done
+            refused += lost
+        return written, refused
+
+    def _transact(self, puts: list[tuple[dict[str, Any], bool]]) -> tuple[set[tuple[str, str]],
+                                                                          list[tuple[str, str]]]:
+        """One TransactWriteItems; conditional puts refused by a newer observation are dropped and the rest is
+        sent again; a conflict with another transaction or throttling is retried after a growing pause."""
+        client = self.table.meta.client
+        refused: list[tuple[str, str]] = []
+        for attempt in range(UNPROCESSED_ROUNDS):
+            if not puts:
+                break
+            try:
+                client.transact_write_items(TransactItems=[_transact_put(self.table.name, item, conditional)
+                                                           for item, conditional in puts])
+                return {(i["pk"], i["sk"]) for i, conditional in puts if conditional}, refused
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                stale = {n for n, code in enumerate(reasons) if code == "ConditionalCheckFailed"}
+                if stale:
+                    refused += [(puts[n][0]["pk"], puts[n][0]["sk"]) for n in sorted(stale)]
+                    puts = [p for n, p in enumerate(puts) if n not in stale]
+                    continue
+                time.sleep(min(0.05 * 2 ** attempt, 2.0))
+        if not puts:
+            return set(), refused
+        raise LedgerUnavailable(f"DynamoDB kept cancelling a ledger transaction of {len(puts)} items after "
+                                f"{UNPROCESSED_ROUNDS} rounds")
 
     def write_sweep(self, records: list[LedgerRecord], *, account: str, region: str, trigger: Trigger,
-                    ttl_days: int, now: datetime | None = None) -> int:
+                    ttl_days: int, now: datetime | None = None,
+                    previous: Mapping[tuple[str, str], dict[str, Any]] | None = None) -> WriteReport:
         """A sweep's records: history and state for what changed, checks items for the rest (module doc).
 
         Changed means: no state item yet, or a different status or reason; an evaluation whose status is in
@@ -250,11 +432,13 @@ class Ledger:
         event meanwhile is at worst compared with an older one, which writes a record more, never one less.
         Returns the items written."""
         evaluations = [r for r in records if r.record_type == "evaluation"]
-        previous = self._states({(r.pk, f"STATE#{r.rule_id}") for r in evaluations})
+        known = dict(previous or {})
+        known.update(self.states({r.state_key for r in evaluations} - set(known)))
+        previous = known
 
         def changed(r: LedgerRecord) -> bool:
-            before = previous.get((r.pk, f"STATE#{r.rule_id}"))
-            return before is None or before.get("status") != r.status.value or before.get("reason") != r.reason
+            before = previous.get(r.state_key) or {}
+            return before.get("status") != r.status.value or before.get("reason") != r.reason
 
         changed_keys = {(r.pk, r.rule_id) for r in evaluations if changed(r)}
         recorded_keys = changed_keys | {(r.pk, r.rule_id) for r in evaluations if r.status in ALWAYS_RECORDED}
@@ -264,10 +448,11 @@ class Ledger:
         unchanged = [r for r in evaluations if (r.pk, r.rule_id) not in recorded_keys]
         return self.write(write, extra_items=checks_items(unchanged, account=account, region=region,
                                                           trigger=trigger, ttl_days=ttl_days, now=now),
-                          with_state=lambda r: (r.pk, r.rule_id) in changed_keys)
+                          with_state=lambda r: (r.pk, r.rule_id) in changed_keys, previous=previous)
 
     def close_unseen(self, *, account: str, region: str, seen: set[tuple[str, str]], rules: Iterable[str],
-                     before: datetime, trigger: Trigger, ttl_days: int, now: datetime | None = None) -> int:
+                     before: datetime, trigger: Trigger, ttl_days: int, now: datetime | None = None,
+                     observed: datetime | None = None) -> WriteReport:
         """After a sweep of a whole account-region: open findings it did not see again are closed.
 
         A resource deleted while its event was lost, or one that left a rule's scope (a VPC whose last gateway
@@ -279,11 +464,13 @@ class Ledger:
         active = set(rules)
         cutoff = stamp(before)
         closed: list[Outcome] = []
+        previous: dict[tuple[str, str], dict[str, Any]] = {}
         for status in sorted(OPEN_STATUSES, key=lambda s: s.value):
             for item in self.current(status, prefix=f"{account}#{region}#"):
                 key = (item["pk"], item.get("rule_id", ""))
                 if key in seen or item.get("rule_id") not in active or str(item.get("time", "")) >= cutoff:
                     continue
+                previous[(item["pk"], item["sk"])] = {k: item[k] for k in STATE_FIELDS if k in item}
                 reason = (f"not seen by the sweep of {cutoff}: the resource is gone or no longer in the rule's "
                           f"scope (was {item.get('status')})")
                 closed.append(Outcome(finding=Finding(
@@ -293,14 +480,19 @@ class Ledger:
                     details={"previous_status": item.get("status"), "previous_time": item.get("time")},
                 ), status=Status.NOT_APPLICABLE, reason=reason))
         if not closed:
-            return 0
-        return self.write(records_for(closed, trigger, account=account, region=region, ttl_days=ttl_days, now=now))
+            return WriteReport()
+        # Observed when the sweep read the account-region (default: when it began): an event that saw the resource
+        # after that keeps its state.
+        return self.write(records_for(closed, trigger, account=account, region=region, ttl_days=ttl_days, now=now,
+                                      observed=observed or before), previous=previous)
 
-    def _states(self, keys: set[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
-        """State items by (pk, sk), only the fields a sweep compares; batches go out side by side."""
-        ordered = sorted(keys)
+    def states(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
+        """State items by (pk, sk), only the fields a write compares (STATE_FIELDS); batches go out side by
+        side. A key without a state item maps to {} (read, and known to have none)."""
+        ordered = sorted(set(keys))
         batches = [ordered[i:i + GET_BATCH_SIZE] for i in range(0, len(ordered), GET_BATCH_SIZE)]
-        return {(i["pk"], i["sk"]): i for items in side_by_side(self._get_batch, batches) for i in items}
+        found = {(i["pk"], i["sk"]): i for items in side_by_side(self._get_batch, batches) for i in items}
+        return {key: found.get(key, {}) for key in ordered}
 
     def _get_batch(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """One BatchGetItem, and again for what DynamoDB leaves unprocessed, after a growing pause (what it
@@ -308,7 +500,7 @@ class Ledger:
         client = self.table.meta.client
         request: dict[str, Any] = {self.table.name: {
             "Keys": [{"pk": pk, "sk": sk} for pk, sk in keys], "ConsistentRead": True,
-            "ProjectionExpression": "pk, sk, #s, reason", "ExpressionAttributeNames": {"#s": "status"}}}
+            "ProjectionExpression": "pk, sk, #s, reason, observed_at", "ExpressionAttributeNames": {"#s": "status"}}}
         found: list[dict[str, Any]] = []
         for attempt in range(UNPROCESSED_ROUNDS):
             if attempt:

@@ -6,6 +6,7 @@ and every value that reaches DynamoDB or a log line has a known shape.
 
 from __future__ import annotations
 
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -28,10 +29,15 @@ class Status(StrEnum):
     #: A fix was about to be applied; written before the write and overwritten by its outcome. One that
     #: stays means the outcome could not be recorded (the evaluation after it shows the resource's state).
     PENDING = "pending"
+    #: Someone else changed the resource while vpce-guard was fixing it: what AWS shows after the write is
+    #: neither what was there nor what was written. Nothing of theirs was overwritten knowingly; the next
+    #: event or sweep re-checks it.
+    CONFLICT = "conflict"
 
 
 #: Statuses that mean "this resource still needs attention" (kept on the open-findings index).
-OPEN_STATUSES = frozenset({Status.NON_COMPLIANT, Status.DRY_RUN, Status.FAILED, Status.FLAPPING, Status.PENDING})
+OPEN_STATUSES = frozenset({Status.NON_COMPLIANT, Status.DRY_RUN, Status.FAILED, Status.FLAPPING, Status.PENDING,
+                           Status.CONFLICT})
 
 
 class Frozen(BaseModel):
@@ -270,3 +276,6 @@ class Outcome(Frozen):
     resource_type: str | None = None
     #: Added to the finding's details in the ledger (e.g. {"step": 2, "steps": 3}).
     details: dict[str, Any] = Field(default_factory=dict)
+    #: When what the outcome reports was read (the read-back after a write); None: when the run read the
+    #: resource. The ledger orders state items by it.
+    observed_at: datetime | None = None

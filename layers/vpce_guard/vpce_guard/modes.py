@@ -8,10 +8,16 @@ to mode, with `"*"` for every rule not named::
 It is read through Powertools Parameters with its cache (`MODE_OVERRIDES_MAX_AGE` seconds), so a change
 reaches every warm function within that time and costs at most one GetParameter per function and period.
 
-Failure direction: an override must never make vpce-guard do *more* than the operator asked for. A missing
-parameter means "no overrides" (logged once per cold start); a parameter that cannot be read or parsed
-(bad JSON, an unknown mode, access denied) makes every `enforce` rule fall back to `dry_run` until it can be
-read again: the tool keeps recording what it would do and changes nothing.
+Failure direction: a failure to *read* the parameter never changes what vpce-guard does.
+- Missing parameter: no overrides (logged once per cold start).
+- Cannot be read (throttling, 5xx, network, access denied): a warm function keeps using the overrides it
+  last read (up to `STALE_LIMIT`, logged); with nothing read yet, `OverridesUnavailable` is raised and the
+  invocation fails, so Lambda retries it (and its dead-letter queue keeps the event) or SQS redelivers the
+  sweep unit. Falling back to `dry_run` would turn enforcement off silently for as long as the outage lasts;
+  falling back to the template's `Mode` would override an operator's `off` or `dry_run`.
+- Read, but unusable (bad JSON, an unknown mode): the operator's intent cannot be known, so every `enforce`
+  rule runs as `dry_run` until it is fixed; `degraded` says so, and the functions emit the
+  `mode_overrides_invalid` metric, which an alarm watches.
 """
 
 from __future__ import annotations
@@ -37,6 +43,16 @@ ALL_RULES = "*"
 
 class ModeOverrides(RootModel[dict[str, Mode]]):
     """The parameter's document: rule id (or `*`) → mode."""
+
+
+#: How long a warm function keeps using the overrides it last read while the parameter cannot be read.
+STALE_LIMIT = 900.0
+#: A failure to read is not asked again for this long (seconds): a run asks once, a retry asks again.
+FAILURE_PAUSE = 10.0
+
+
+class OverridesUnavailable(RuntimeError):
+    """The overrides could not be read and none were read before: fail the run so that it is retried."""
 
 
 class Unreadable:
@@ -79,45 +95,70 @@ class ModeResolver:
         self._provider_factory = provider_factory
         self._provider: SSMProvider | None = None
         self._clock = clock
-        #: Failures are not cached by Powertools; remember them ourselves so a missing or broken parameter
-        #: costs one call per max_age, not one per finding.
-        self._failure: tuple[float, dict[str, Mode] | Unreadable] | None = None
+        #: Failures are not cached by Powertools; remember them ourselves so a broken parameter costs one call
+        #: per FAILURE_PAUSE, not one per finding.
+        self._failure: tuple[float, float, dict[str, Mode] | Unreadable | OverridesUnavailable] | None = None
         self._parsed: tuple[str, dict[str, Mode] | Unreadable] | None = None
+        #: The last overrides read (or known missing), and when: what a warm function keeps through an outage.
+        self._last_good: tuple[float, dict[str, Mode] | Unreadable] | None = None
         self._missing_logged = False
 
     def mode_for(self, rule_id: str) -> Mode:
         return resolve(rule_id, self.default, self.overrides())
 
+    @property
+    def degraded(self) -> str | None:
+        """Why enforce rules run as dry_run (the parameter was read but is unusable), or None."""
+        current = self._last_good[1] if self._last_good else None
+        return current.why if isinstance(current, Unreadable) else None
+
     def overrides(self) -> dict[str, Mode] | Unreadable:
+        """The overrides in force. Raises `OverridesUnavailable` when they cannot be read and none were before."""
         if not self.parameter:
             return {}
         now = self._clock()
-        if self._failure is not None and now - self._failure[0] < self.max_age:
-            return self._failure[1]
+        if self._failure is not None and now - self._failure[0] < self._failure[1]:
+            cached = self._failure[2]
+            if isinstance(cached, OverridesUnavailable):
+                raise cached
+            return cached
         self._failure = None
         if self._provider is None:
             self._provider = self._provider_factory()
         try:
             raw: Any = self._provider.get(self.parameter, max_age=self.max_age)
         except GetParameterError as exc:
-            result = self._on_error(exc)
-            self._failure = (now, result)
-            return result
+            return self._on_error(exc, now)
         text = raw.decode() if isinstance(raw, bytes) else str(raw)
         if self._parsed is None or self._parsed[0] != text:
             parsed = parse_overrides(text)
             if isinstance(parsed, Unreadable):
                 logger.error(f"mode overrides in {self.parameter} are unusable ({parsed.why}); enforce rules "
                              "run as dry_run until it is fixed")
+            elif self._parsed is not None:
+                logger.warning(f"mode overrides in {self.parameter} changed",
+                               extra={"before": self._parsed[0][:1000], "after": text[:1000]})
             self._parsed = (text, parsed)
+        self._last_good = (now, self._parsed[1])
         return self._parsed[1]
 
-    def _on_error(self, exc: GetParameterError) -> dict[str, Mode] | Unreadable:
+    def _on_error(self, exc: GetParameterError, now: float) -> dict[str, Mode] | Unreadable:
         cause = exc.__context__
         if isinstance(cause, ClientError) and cause.response.get("Error", {}).get("Code") == "ParameterNotFound":
             if not self._missing_logged:
                 logger.info(f"no mode overrides: parameter {self.parameter} does not exist")
                 self._missing_logged = True
+            self._last_good = (now, {})
+            self._failure = (now, self.max_age, {})  # a missing parameter is asked for once per max_age
             return {}
-        logger.error(f"cannot read mode overrides {self.parameter} ({exc}); enforce rules run as dry_run")
-        return Unreadable(str(exc))
+        if self._last_good is not None and now - self._last_good[0] < STALE_LIMIT:
+            logger.warning(f"cannot read mode overrides {self.parameter} ({exc}); keeping the ones read "
+                           f"{now - self._last_good[0]:.0f} s ago")
+            self._failure = (now, FAILURE_PAUSE, self._last_good[1])
+            return self._last_good[1]
+        unavailable = OverridesUnavailable(
+            f"cannot read mode overrides {self.parameter} ({exc}); nothing was evaluated or changed, the run is "
+            "retried")
+        logger.error(str(unavailable))
+        self._failure = (now, FAILURE_PAUSE, unavailable)
+        raise unavailable

@@ -17,9 +17,9 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.parameters import SSMProvider
 from botocore.exceptions import BotoCoreError, ClientError
 
-from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety
+from . import aws, events, exemptions, flapping, inventory, ledger, loops, modes, plan, remediate, safety, telemetry
 from .config import Mode, Settings
-from .models import Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc
+from .models import GONE_ENDPOINT_STATES, Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc
 from .rules import Rule, RuleContext, all_rules, evaluate_all, reads_of
 
 logger = Logger(service="vpce-guard", child=True)
@@ -40,6 +40,8 @@ class RunResult:
     retryable: bool = False
     #: How much configuration the run read (endpoints, vpcs, route_tables), for sweep summaries.
     seen: dict[str, int] = field(default_factory=dict)
+    #: (resource, rule) pairs whose current status this run changed, as the ledger recorded them.
+    changes: list[ledger.StatusChange] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -109,6 +111,11 @@ class Runtime:
                 max_age=self.settings.mode_overrides_max_age)
         return self._modes.mode_for(rule_id)
 
+    @property
+    def modes_degraded(self) -> str | None:
+        """Why enforce rules run as dry_run (the overrides parameter is unusable), or None."""
+        return self._modes.degraded if self._modes is not None else None
+
     def active_rules(self) -> list[Rule]:
         """The registered rules whose mode is not `off`: what a run reads for and evaluates."""
         return [r for r in all_rules() if self.mode_for(r.id) is not Mode.OFF]
@@ -167,7 +174,7 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         record = ledger.intake_record(parsed.trigger, account=parsed.raw_account, region=parsed.raw_region,
                                       status=status, reason=parsed.reason, ttl_days=rt.settings.ledger_ttl_days)
         result = RunResult(parsed.raw_account, parsed.raw_region, parsed.disposition, parsed.reason)
-        result.ledger_items = _write_ledger(rt, [record])
+        result.ledger_items = _write_ledger(rt, [record]).items
         return result
     own = loops.own_change(parsed.trigger, rt.own_roles(parsed.trigger))
     if own:
@@ -176,7 +183,7 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         record = ledger.intake_record(parsed.trigger, account=parsed.targets.account, region=parsed.targets.region,
                                       status=Status.SKIPPED, reason=own, ttl_days=rt.settings.ledger_ttl_days)
         result = RunResult(parsed.targets.account, parsed.targets.region, "skipped", own)
-        result.ledger_items = _write_ledger(rt, [record])
+        result.ledger_items = _write_ledger(rt, [record]).items
         return result
     wait = settle_wait(parsed.trigger, rt.settings.create_settle_seconds, rt.clock())
     if wait > 0:
@@ -184,10 +191,23 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
                     extra={"event_id": parsed.trigger.event_id, "event_name": parsed.trigger.event_name})
         rt.sleep(wait)
     result = run_targets(rt, parsed.targets, parsed.trigger)
+    if parsed.not_acted:
+        result.ledger_items += _write_ledger(rt, [_not_acted_record(rt, parsed, parsed.targets)]).items
     if result.retryable:
         raise RetryLater(f"transient failure, recorded; failing the invocation so that it is retried: "
                          f"{result.reason or _first_error(result)}")
     return result
+
+
+def _not_acted_record(rt: Runtime, parsed: events.ParsedEvent, targets: Targets) -> ledger.LedgerRecord:
+    """One record for the ids an event named beyond what one event is acted on for (events.MAX_ACTED_IDS)."""
+    ids = parsed.not_acted
+    shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
+    reason = (f"{len(ids)} id(s) beyond the {events.MAX_ACTED_IDS} of each kind one event is acted on for were not "
+              f"evaluated (the scheduled sweep covers them): {shown}")
+    logger.warning(reason, extra={"event_id": parsed.trigger.event_id})
+    return ledger.intake_record(parsed.trigger, account=targets.account, region=targets.region,
+                                status=Status.REJECTED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
 
 
 def settle_wait(trigger: Trigger, settle_seconds: int, now: datetime) -> float:
@@ -212,6 +232,8 @@ def _first_error(result: RunResult) -> str:
 def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     result = RunResult(targets.account, targets.region)
     began = rt.clock()
+    #: When the configuration was read, by the wall clock (the ledger orders state items by it).
+    read_at = datetime.now(UTC)
     try:
         try:
             ctx, rule_ctx, snapshot = _read(rt, targets)
@@ -223,6 +245,13 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
                 "account": targets.account, "error": str(exc)})
             rt.factory.forget(targets.account)
             ctx, rule_ctx, snapshot = _read(rt, targets)
+    except modes.OverridesUnavailable as exc:
+        # Nothing evaluated: a verdict under a mode vpce-guard cannot know would be a guess (modes.py).
+        result.disposition, result.reason, result.retryable = "failed", str(exc), True
+        record = ledger.intake_record(trigger, account=targets.account, region=targets.region,
+                                      status=Status.FAILED, reason=str(exc), ttl_days=rt.settings.ledger_ttl_days)
+        result.ledger_items = _write_ledger(rt, [record]).items
+        return result
     except (ClientError, BotoCoreError, aws.AccountUnreachable) as exc:
         reason = f"could not read configuration: {exc}"
         logger.error(reason, extra={"account": targets.account, "region": targets.region})
@@ -232,14 +261,16 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
             rt.factory.forget(targets.account)  # the retry starts from fresh credentials
         record = ledger.intake_record(trigger, account=targets.account, region=targets.region,
                                       status=Status.FAILED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
-        result.ledger_items = _write_ledger(rt, [record])
+        result.ledger_items = _write_ledger(rt, [record]).items
         return result
 
+    if rt.modes_degraded:
+        telemetry.emit_alert(telemetry.MODE_OVERRIDES_INVALID)
     result.seen = {"endpoints": len(snapshot.endpoints), "vpcs": len(snapshot.vpcs),
                    "route_tables": len(snapshot.route_tables)}
     findings = evaluate_all(snapshot, rule_ctx)
     for missing in snapshot.missing_ids:
-        findings.append(Finding(rule_id="resource-exists", resource_id=missing, resource_type=_kind(missing),
+        findings.append(Finding(rule_id=ledger.RESOURCE_EXISTS_RULE, resource_id=missing, resource_type=_kind(missing),
                                 status=Status.SKIPPED, reason="named in the event but no longer exists"))
     now = rt.clock()
     try:
@@ -252,12 +283,16 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         result.retryable = aws.is_transient(exc)
         record = ledger.intake_record(trigger, account=targets.account, region=targets.region,
                                       status=Status.FAILED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
-        result.ledger_items = _write_ledger(rt, [record])
+        result.ledger_items = _write_ledger(rt, [record]).items
         return result
     steps = plan.make_plan(findings, rt.mode_for, guards)
-    pending = _record_intents(rt, steps, trigger, targets)
+    steps, recheck_failed = _recheck(rt, ctx, rule_ctx, targets, steps, guards=guards)
+    gone = _gone(snapshot)
+    # The state items the run may write are read once, before anything is written (BatchGetItem, 100 a call).
+    previous = rt.ledger.states(_state_keys(steps, targets))
+    pending, intents = _record_intents(rt, steps, trigger, targets, previous=previous, read_at=read_at)
     result.outcomes = remediate.execute(steps, ctx)
-    result.retryable = any(o.retryable for o in result.outcomes)
+    result.retryable = recheck_failed or any(o.retryable for o in result.outcomes)
     if result.retryable:
         rt.factory.forget(targets.account)
     for o in result.outcomes:
@@ -267,22 +302,101 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
                         extra={"rule_id": o.finding.rule_id, "resource_id": o.resource_id or o.finding.resource_id,
                                "status": o.status.value, "reason": o.reason, "error": o.error})
     records = ledger.records_for(result.outcomes, trigger, account=targets.account, region=targets.region,
-                                 ttl_days=rt.settings.ledger_ttl_days)
+                                 ttl_days=rt.settings.ledger_ttl_days, observed=read_at, gone=gone)
     # The outcome of a fix overwrites its intent record (same key), so only an unrecorded outcome leaves one.
     records = [r.model_copy(update={"sk": pending[_intent_key(r)]}) if _intent_key(r) in pending else r
                for r in records]
     if trigger.source == "sweep":
-        result.ledger_items = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
+        report = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
             records, account=targets.account, region=targets.region, trigger=trigger,
-            ttl_days=rt.settings.ledger_ttl_days, now=rt.clock()))
+            ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), previous=previous))
         if targets.everything:  # what the sweep of the whole account-region did not see again is closed
-            result.ledger_items += rt.ledger.close_unseen(
+            report += rt.ledger.close_unseen(
                 account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
                 rules=[r.id for r in rt.active_rules()], before=began, trigger=trigger,
-                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock())
+                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), observed=read_at)
     else:
-        result.ledger_items = _write_ledger(rt, records)
+        report = _write_ledger(rt, records, previous=previous)
+    result.ledger_items = report.items
+    result.changes = _net_changes(report.changes, intents)
     return result
+
+
+def _recheck(rt: Runtime, ctx: aws.AwsContext, rule_ctx: RuleContext, targets: Targets, steps: list[plan.Step],
+             *, guards: plan.Guards) -> tuple[list[plan.Step], bool]:
+    """Right before any write: read again what the fixes will change, and re-plan the fixes whose resource changed
+    since the snapshot, on what AWS shows now.
+
+    Why: a fix computed from the snapshot writes what was there plus the fix. If the owner edited the resource
+    meanwhile (for a sweep the window is the whole account-region read), writing it would drop their edit, and
+    the ledger's `before` would not be what was replaced. Re-planned fixes start from the fresh read, so their
+    `before` is what the write replaces; a resource that is now compliant is recorded so and left alone; one
+    that cannot be re-planned is recorded `conflict` and left alone. The window left is the one between this
+    read and the write; the read-back after the write tells a `conflict` there too (remediate.execute).
+
+    Returns the steps, and whether the re-read failed transiently (the run is then retried)."""
+    apply = [i for i, s in enumerate(steps) if s.decision is plan.Decision.APPLY]
+    if not apply:
+        return steps, False
+    try:
+        now = remediate.ReadBack.read(ctx, (a for i in apply for a in steps[i].finding.actions))
+    except (ClientError, BotoCoreError) as exc:
+        note = f"could not re-read the resource right before the fix, nothing changed: {exc}"
+        logger.warning(note, extra={"account": targets.account, "region": targets.region})
+        out = [replace(s, decision=plan.Decision.UNFIXABLE, note=note) if i in apply else s
+               for i, s in enumerate(steps)]
+        return out, aws.is_transient(exc)
+    drifted = [i for i in apply if not all(now.unchanged(a) for a in steps[i].finding.actions)]
+    if not drifted:
+        return steps, False
+    actions = [a for i in drifted for a in steps[i].finding.actions]
+    vpc_wide = {"enable_vpc_attribute", "create_endpoint", "authorize_ingress"}
+    vpcs = {steps[i].finding.vpc_id for i in drifted if steps[i].finding.vpc_id}
+    if any(a.kind in vpc_wide for a in actions) and vpcs:
+        fresh_targets = Targets(account=targets.account, region=targets.region, vpc_ids=tuple(sorted(vpcs)))
+    else:
+        fresh_targets = Targets(account=targets.account, region=targets.region,
+                                endpoint_ids=tuple(sorted({a.resource_id for a in actions})))
+    logger.info("resources changed since they were read: re-planning their fixes on a fresh read",
+                extra={"resources": sorted({a.resource_id for a in actions}), "account": targets.account})
+    snapshot = inventory.take_snapshot(ctx, fresh_targets, reads=reads_of(rt.active_rules()),
+                                       requires_endpoints=_has_profiles(rule_ctx))
+    fresh = {(s.finding.rule_id, s.finding.resource_id): s
+             for s in plan.make_plan(evaluate_all(snapshot, rule_ctx), rt.mode_for, guards)}
+    out = list(steps)
+    for i in drifted:
+        f = steps[i].finding
+        again = fresh.get((f.rule_id, f.resource_id))
+        if again is None:
+            conflict = f.model_copy(update={
+                "status": Status.CONFLICT, "actions": (),
+                "reason": f"{f.reason}; changed by someone else since it was read, and the fresh read does not say "
+                          "what to do: nothing written (the next event or sweep re-checks it)"})
+            out[i] = plan.Step(conflict, plan.Decision.RECORD)
+            continue
+        details = {**again.finding.details, "rechecked": "changed since it was read: re-planned on a fresh read "
+                                                         "right before the fix"}
+        out[i] = replace(again, finding=again.finding.model_copy(update={"details": details}))
+    return out, False
+
+
+def _state_keys(steps: list[plan.Step], targets: Targets) -> set[tuple[str, str]]:
+    """The state items a run's records can write: each finding's, and each of its fix's resources'."""
+    return {(ledger.resource_pk(targets.account, targets.region, resource_id), f"STATE#{s.finding.rule_id}")
+            for s in steps for resource_id in (s.finding.resource_id, *(a.resource_id for a in s.finding.actions))}
+
+
+def _gone(snapshot: Snapshot) -> set[str]:
+    """Resources the run found gone: ids an event named that do not exist, endpoints deleted or deleting."""
+    return set(snapshot.missing_ids) | {e.id for e in snapshot.endpoints.values() if e.state in GONE_ENDPOINT_STATES}
+
+
+def _net_changes(changes: list[ledger.StatusChange], intents: ledger.WriteReport) -> list[ledger.StatusChange]:
+    """Status changes against the state before this run: a fix's `pending` intent is this run's own step."""
+    intended = set(intents.previous) | {c.record.state_key for c in intents.changes}
+    net = [replace(c, previous=ledger.status_of(intents.previous.get(c.record.state_key)))
+           if c.record.state_key in intended else c for c in changes]
+    return [c for c in net if c.previous is not c.current]
 
 
 def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, Snapshot]:
@@ -307,23 +421,26 @@ def _has_profiles(rule_ctx: RuleContext) -> Callable[[Vpc], bool]:
     return has
 
 
-def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targets: Targets) -> dict[
-        tuple[str, str, object], str]:
+def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targets: Targets, *,
+                    previous: dict[tuple[str, str], dict[str, Any]], read_at: datetime) -> tuple[
+                        dict[tuple[str, str, object], str], ledger.WriteReport]:
     """Write a `pending` record for every fix about to be applied, before any write to AWS.
 
     Why: if the ledger write after a fix fails, the invocation fails and is retried, and the retry finds
     the resource compliant. Without this record the ledger would never learn that a fix was applied;
     with it, the fix (before, intended after, actions, trigger) is there as `pending`, followed by the
     retry's evaluation. If this write fails, nothing has been changed yet. One intent per action, like the
-    outcomes (remediate.intents), so every change's outcome overwrites its own intent. Returns the keys.
+    outcomes (remediate.intents), so every change's outcome overwrites its own intent. Returns the keys and
+    what the write reported; `previous` (an event's state items) learns the intents' states.
     """
     intents = remediate.intents(steps)
     if not intents:
-        return {}
+        return {}, ledger.WriteReport()
     records = ledger.records_for(intents, trigger, account=targets.account, region=targets.region,
-                                 ttl_days=rt.settings.ledger_ttl_days)
-    _write_ledger(rt, records)
-    return {_intent_key(r): r.sk for r in records}
+                                 ttl_days=rt.settings.ledger_ttl_days, observed=read_at)
+    report = _write_ledger(rt, records, previous=previous)
+    previous.update({r.state_key: {"status": r.status.value, "observed_at": r.observed} for r in records})
+    return {_intent_key(r): r.sk for r in records}, report
 
 
 def _intent_key(record: ledger.LedgerRecord) -> tuple[str, str, object]:
@@ -349,12 +466,14 @@ def _kind(resource_id: str) -> str:
             "rtbassoc": "route-table-association", "sg": "security-group"}.get(prefix, "resource")
 
 
-def _write_ledger(rt: Runtime, records: list[ledger.LedgerRecord], write: Callable[[], int] | None = None) -> int:
+def _write_ledger(rt: Runtime, records: list[ledger.LedgerRecord],
+                  write: Callable[[], ledger.WriteReport] | None = None,
+                  previous: dict[tuple[str, str], dict[str, Any]] | None = None) -> ledger.WriteReport:
     """A ledger write that fails is logged with the full records, so nothing is lost, then re-raised
     so the platform retries the invocation (the fixes themselves are idempotent). `write` replaces the plain
     write of `records` (a sweep's, which writes only what changed)."""
     try:
-        return write() if write is not None else rt.ledger.write(records)
+        return write() if write is not None else rt.ledger.write(records, previous=previous)
     except (ClientError, BotoCoreError):
         logger.exception("ledger write failed", extra={"records": [r.to_item() for r in records]})
         raise

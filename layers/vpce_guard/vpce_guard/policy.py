@@ -96,6 +96,11 @@ class ConfineResult:
 # --------------------------------------------------------------------------------------------
 
 
+def _first_line(exc: BaseException, limit: int = 200) -> str:
+    text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+    return text[:limit]
+
+
 def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     """``json`` hook: refuse duplicate keys instead of silently keeping the last one.
 
@@ -157,14 +162,20 @@ def parse_policy(doc: str | dict | None) -> dict:
     if isinstance(doc, str):
         try:
             parsed = json.loads(doc, object_pairs_hook=_reject_duplicate_keys)
-        except json.JSONDecodeError as exc:
-            raise PolicyError(f"policy is not valid JSON: {exc}") from exc
+        except PolicyError:
+            raise
+        except ValueError as exc:  # JSONDecodeError, and numbers longer than Python converts (4,300 digits)
+            raise PolicyError(f"policy is not valid JSON: {_first_line(exc)}") from exc
+        except RecursionError as exc:
+            raise PolicyError("policy is not readable: nested too deeply") from exc
     elif isinstance(doc, dict):
         try:
             # A JSON round trip both deep-copies and proves the dict can be written back to AWS.
             parsed = json.loads(json.dumps(doc))
         except (TypeError, ValueError) as exc:
-            raise PolicyError(f"policy is not JSON-serialisable: {exc}") from exc
+            raise PolicyError(f"policy is not JSON-serialisable: {_first_line(exc)}") from exc
+        except RecursionError as exc:
+            raise PolicyError("policy is not readable: nested too deeply") from exc
     else:
         raise PolicyError(f"policy must be a JSON string or a dict, not {type(doc).__name__}")
     if not isinstance(parsed, dict):

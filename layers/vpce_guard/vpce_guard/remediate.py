@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -185,6 +186,14 @@ class ReadBack:
             return {"endpoint": None} if ep is None else {"endpoint": ep.id, "state": ep.state}
         return {}
 
+    def unchanged(self, action: Action) -> bool:
+        """AWS still shows what the action was planned on: its `before`, as far as this read covers it. Read
+        right before a write, False means someone changed the resource since the snapshot (re-plan)."""
+        observed = self.state(action)
+        if observed.get("deleted"):
+            return False
+        return all(_same(key, observed[key], action.before[key]) for key in set(observed) & set(action.before))
+
     def reached(self, action: Action) -> bool:
         observed = self.state(action)
         if action.kind == "set_endpoint_policy":
@@ -216,6 +225,14 @@ class ReadBack:
         return next((e for e in self.endpoints_by_vpc.get(p["vpc_id"], [])
                      if e.service_name == p["service_name"] and e.type == p["type"]
                      and e.state not in GONE_ENDPOINT_STATES), None)
+
+
+def _same(key: str, a: Any, b: Any) -> bool:
+    if key == "policy_document":
+        return policy.same_policy(a, b)
+    if isinstance(a, list | tuple) and isinstance(b, list | tuple):
+        return sorted(map(str, a)) == sorted(map(str, b))
+    return bool(a == b)
 
 
 # ------------------------------------------------------------------------------------------------ execution
@@ -319,6 +336,7 @@ def execute(steps: list[Step], ctx: AwsContext) -> list[Outcome]:
     if written:
         reads: ReadBack | None
         read_error, read_transient = "", False
+        read_at = datetime.now(UTC)
         try:
             reads = ReadBack.read(ctx, (a.action for _, _, attempts in written for a in attempts))
         except (ClientError, BotoCoreError) as exc:
@@ -350,11 +368,17 @@ def execute(steps: list[Step], ctx: AwsContext) -> list[Outcome]:
                 elif attempt.error:
                     outs.append(_per_action(f, a, k, n, by, status=Status.FAILED, before=a.before, after=observed,
                                             error=attempt.error, retryable=attempt.transient))
+                elif not reads.unchanged(a):
+                    # Neither what was there nor what was written: someone else wrote at the same moment.
+                    outs.append(_per_action(
+                        f, a, k, n, by, status=Status.CONFLICT, before=a.before, after=observed,
+                        reason=f"{f.reason}; changed by someone else while being fixed: AWS shows neither the "
+                               "state before the fix nor the fix (the next event or sweep re-checks it)"))
                 else:
                     outs.append(_per_action(f, a, k, n, by, status=Status.FAILED, before=a.before, after=observed,
                                             error="the write returned success but AWS does not show the intended "
                                                   "state"))
-            slots[i] = outs
+            slots[i] = [o.model_copy(update={"observed_at": read_at}) for o in outs]
     return [o for group in slots if group is not None for o in group]
 
 

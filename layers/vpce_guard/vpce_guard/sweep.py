@@ -16,7 +16,7 @@ Shape (template.yaml wires it; `run_sweep` does the same in one process for the 
   worker that counts the last unit marks the sweep complete (a conditional update only one can win) and
   emits the sweep's metrics.
 
-Ledger items (same table as evaluations, see README "Reading the ledger"):
+Ledger items (same table as evaluations, see docs/ledger.md):
   pk = SWEEP#<sweep id>  sk = PLAN                       accounts, regions, accounts left out (written once)
   pk = SWEEP#<sweep id>  sk = SUMMARY                    status, totals (gsi1pk = SWEEPS: newest sweeps by index)
   pk = SWEEP#<sweep id>  sk = COUNTS#<nn>                 counters of the units hashed to this shard
@@ -359,7 +359,7 @@ class UnitRunner:
                                                                   "sweep_id": unit.sweep_id, "failure": kind})
             record = ledger.intake_record(trigger, account=unit.account, region=unit.region, status=Status.FAILED,
                                           reason=reason, ttl_days=self.rt.settings.ledger_ttl_days)
-            written = self.rt.ledger.write([record])
+            written = self.rt.ledger.write([record]).items
             return UnitResult(unit=unit, failure_kind=kind, reason=reason[:2000], ledger_items=written)
 
         result = pipeline.run_targets(self.rt, Targets(account=unit.account, region=unit.region, everything=True),

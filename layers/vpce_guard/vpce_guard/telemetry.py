@@ -67,6 +67,23 @@ def emit_outcome_metrics(metrics: Metrics, result: RunResult) -> None:
             metric.add_dimension(name=RULE_DIMENSION, value=rule_id)
 
 
+#: Metrics that mean "a person should look" (template.yaml alarms on each), emitted where they happen.
+MODE_OVERRIDES_INVALID = "mode_overrides_invalid"
+OWN_ROLE_LOOKALIKE = "own_role_lookalike"
+ALERTS = (MODE_OVERRIDES_INVALID, OWN_ROLE_LOOKALIKE)
+
+
+def emit_alert(name: str, value: float = 1) -> None:
+    """One alert count, flushed at once (any function, any code path; dimension `service` like the others)."""
+    if name not in ALERTS:
+        raise ValueError(f"unknown alert metric {name!r}")
+    if is_metrics_disabled():
+        return
+    namespace = os.getenv("POWERTOOLS_METRICS_NAMESPACE", "VpceGuard")
+    with single_metric(name=name, unit=MetricUnit.Count, value=value, namespace=namespace) as metric:
+        metric.add_dimension(name="service", value=os.getenv("POWERTOOLS_SERVICE_NAME", "vpce-guard"))
+
+
 def emit_sweep_started(metrics: Metrics, plan: SweepPlan) -> None:
     """How much a sweep took on: accounts, units queued, accounts left out."""
     metrics.add_metric(name="sweep_accounts", unit=MetricUnit.Count, value=len(plan.accounts))

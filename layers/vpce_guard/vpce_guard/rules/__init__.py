@@ -124,7 +124,55 @@ def reads_of(rules: Iterable[Rule]) -> frozenset[str]:
 
 
 def evaluate_all(snapshot: Snapshot, ctx: RuleContext, rules: Iterable[Rule] | None = None) -> list[Finding]:
+    """Every rule's findings. A rule that raises on one resource costs that resource its verdict, never its
+    neighbours theirs (`isolate`)."""
     findings: list[Finding] = []
     for rule in all_rules() if rules is None else rules:
-        findings += rule.evaluate(snapshot, ctx)
+        try:
+            findings += rule.evaluate(snapshot, ctx)
+        except Exception as exc:  # any bug or unreadable input of one resource: isolate it
+            findings += isolate(rule, snapshot, ctx, exc)
     return findings
+
+
+def isolate(rule: Rule, snapshot: Snapshot, ctx: RuleContext, error: Exception) -> list[Finding]:
+    """A rule raised on the snapshot: find the resources it raises on, record them `failed` with the error, and
+    keep every other resource's verdict.
+
+    The rule is run again on narrower snapshots: one per VPC (its endpoints and route tables, as the whole
+    snapshot has them), then, in a VPC where it still raises, one per endpoint (without the VPC-wide view, so
+    rules that judge what a VPC lacks say nothing there this time; the next run does). What still raises is
+    `failed`; a rule that raises with no VPC in view is one `failed` finding about the account-region."""
+    from ..models import Status
+
+    def failed(resource_id: str, resource_type: str, vpc_id: str | None, exc: BaseException) -> Finding:
+        return Finding(rule_id=rule.id, resource_id=resource_id, resource_type=resource_type, vpc_id=vpc_id,
+                       status=Status.FAILED, reason=f"could not evaluate: {type(exc).__name__}: {exc}"[:1000],
+                       details={"error": type(exc).__name__})
+
+    vpc_ids = sorted({*snapshot.vpcs, *(e.vpc_id for e in snapshot.endpoints.values() if e.vpc_id)})
+    if not vpc_ids:
+        return [failed(f"{snapshot.account}/{snapshot.region}", "account-region", None, error)]
+    out: list[Finding] = []
+    for vpc_id in vpc_ids:
+        endpoints = {i: e for i, e in snapshot.endpoints.items() if e.vpc_id == vpc_id}
+        part = snapshot.model_copy(update={
+            "endpoints": endpoints, "vpcs": {k: v for k, v in snapshot.vpcs.items() if k == vpc_id},
+            "route_tables": {i: t for i, t in snapshot.route_tables.items() if t.vpc_id == vpc_id},
+            "vpcs_with_all_endpoints": snapshot.vpcs_with_all_endpoints & {vpc_id}})
+        try:
+            out += rule.evaluate(part, ctx)
+            continue
+        except Exception as exc:
+            vpc_error: Exception = exc
+        if not endpoints:
+            out.append(failed(vpc_id, "vpc", vpc_id, vpc_error))
+            continue
+        for endpoint_id, endpoint in endpoints.items():
+            one = part.model_copy(update={"endpoints": {endpoint_id: endpoint},
+                                          "vpcs_with_all_endpoints": frozenset()})
+            try:
+                out += [f for f in rule.evaluate(one, ctx) if f.resource_id == endpoint_id]
+            except Exception as exc:
+                out.append(failed(endpoint_id, "vpc-endpoint", vpc_id, exc))
+    return out
