@@ -158,6 +158,21 @@ def _md(res: dict[str, Any]) -> str:
                      f"{r['throttled']:,} | {r['failed_units']} | {r['conflicts']:,} | {peak} | {r['gb_seconds']:,} | "
                      f"{r['dynamodb_wru']:,} / {r['dynamodb_rru']:,} | {r['cost_usd']['per_sweep']} | "
                      f"{r['cost_usd']['per_month']} |")
+    lines += ["", "What the model takes from AWS (each read on the date shown):", "", "| fact | source | read |",
+              "|---|---|---|"]
+    for src in (facts.EC2_THROTTLING, facts.SQS_SCALING, facts.MAXIMUM_CONCURRENCY, facts.LAMBDA_CPU,
+                facts.INIT_BILLED, facts.DYNAMODB_ON_DEMAND, facts.TRANSACTION_CONFLICTS, facts.SECURITY_HUB_IMPORT,
+                facts.RETRIES, facts.EC2_STS_API_CALLS_ARE_FREE):
+        lines.append(f"| {src.fact} | {src.url} | {src.read_on} |")
+    lines += ["", "| price (us-east-1) | USD | source |", "|---|---|---|"]
+    for name, price in facts.PRICES.items():
+        lines.append(f"| {name}: {price.unit} | {price.usd:.10g} | {price.source.url} (read {price.source.read_on}) |")
+    lines += ["", "What the model assumes (no AWS source):", "", "| assumption | value | why |", "|---|---|---|"]
+    for a in facts.ASSUMPTIONS:
+        lines.append(f"| {a.name} | {a.value} | {a.why} |")
+    lines += ["", "| latency (assumed) | median ms | p99 ms | per KB of answer, ms |", "|---|---|---|---|"]
+    for family, lat in facts.LATENCY.items():
+        lines.append(f"| {family} | {lat.median * 1000:g} | {lat.p99 * 1000:g} | {lat.per_kb * 1000:g} |")
     if res["calibration"]:
         lines += ["", "Calibration check (moto cost fitted on the empty, small and medium units; wall time of the "
                   "others predicted from their calls):", "",

@@ -61,6 +61,8 @@ class UnitProfile:
     gap_seconds: float
     cpu_seconds: float
     statuses: dict[str, int] = field(default_factory=dict)
+    #: Items in the ledger table when the unit ran (moto's index Query scans them all).
+    table_items: int = 0
 
     @property
     def calls(self) -> Counter[str]:
@@ -121,8 +123,18 @@ class MotoCost:
     default: tuple[float, float]
     gap: tuple[float, float]
 
-    def call(self, c: Call) -> float:
-        return self.base.get(c.name, self.default[0]) + self.per_kb.get(c.name, self.default[1]) * c.kb
+    def call(self, c: Call, table_items: int = 0) -> float:
+        return self.base.get(c.name, self.default[0]) + self.per_kb.get(c.name, self.default[1]) * _size(c, table_items)
+
+
+#: Calls whose cost on moto grows with the table, not with the answer: moto serves a Query (of an index
+#: above all) by scanning every item of the table.
+SCANS_TABLE = frozenset({"dynamodb:Query"})
+
+
+def _size(c: Call, table_items: int) -> float:
+    """The size a call's moto cost grows with: its answer in KB, or the table in thousands of items."""
+    return table_items / 1000 if c.name in SCANS_TABLE else c.kb
 
 
 def _line(xs: Sequence[float], ys: Sequence[float]) -> tuple[float, float]:
@@ -140,10 +152,11 @@ def fit_moto(profiles: Sequence[UnitProfile]) -> MotoCost:
     points: dict[str, list[tuple[float, float]]] = {}
     for p in profiles:
         for s in p.stages:
-            total_kb = sum(c.kb for c in s.calls) or 1.0
-            for c in s.calls:
-                share = s.seconds * ((c.kb / total_kb) * 0.5 + 0.5 / len(s.calls))
-                points.setdefault(c.name, []).append((c.kb, share))
+            sizes = [_size(c, p.table_items) for c in s.calls]
+            total = sum(sizes) or 1.0
+            for c, size in zip(s.calls, sizes, strict=True):
+                share = s.seconds * ((size / total) * 0.5 + 0.5 / len(s.calls))
+                points.setdefault(c.name, []).append((size, share))
     base, per_kb = {}, {}
     for op, pts in points.items():
         base[op], per_kb[op] = _line([x for x, _ in pts], [y for _, y in pts])
@@ -155,7 +168,7 @@ def fit_moto(profiles: Sequence[UnitProfile]) -> MotoCost:
 
 def moto_seconds(profile: UnitProfile, cost: MotoCost) -> float:
     """Predicted wall time of the unit on a moto server."""
-    calls = sum(cost.call(c) for s in profile.stages for c in s.calls)
+    calls = sum(cost.call(c, profile.table_items) for s in profile.stages for c in s.calls)
     return calls + cost.gap[0] + cost.gap[1] * profile.evaluations
 
 

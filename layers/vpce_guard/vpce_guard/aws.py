@@ -29,21 +29,35 @@ from . import sdk_data
 ROLE_SESSION_NAME = "vpce-guard"
 
 #: Independent AWS calls in flight at once (side_by_side): below botocore's default pool of 10 connections.
-CONCURRENCY = 8
+#: PARALLEL_CALLS (template: SweepParallelCalls, for the sweep worker) lowers it: EC2 refills a Describe*
+#: bucket at 20 requests a second per account and Region, and a large unit's per-VPC reads drain it
+#: (docs/org-scale.md).
+MAX_PARALLEL_CALLS = 8
+
+
+def _parallel_calls(value: str | None) -> int:
+    try:
+        return max(1, min(MAX_PARALLEL_CALLS, int(value))) if value else MAX_PARALLEL_CALLS
+    except ValueError:
+        return MAX_PARALLEL_CALLS
+
+
+CONCURRENCY = _parallel_calls(os.environ.get("PARALLEL_CALLS"))
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def side_by_side(call: Callable[[T], R], items: Sequence[T], max_workers: int = CONCURRENCY) -> list[R]:
+def side_by_side(call: Callable[[T], R], items: Sequence[T], max_workers: int | None = None) -> list[R]:
     """`[call(i) for i in items]`, up to `max_workers` at once when there is more than one.
 
     For independent calls whose latency adds up (per-VPC attributes, ledger batches, recent fixes of each
     resource): boto3 clients are thread-safe, and the client's retry mode paces throttled calls. Results keep
     the items' order; the first failure is raised, as the loop would."""
-    if len(items) <= 1:
+    workers = min(max_workers or CONCURRENCY, len(items))
+    if workers <= 1:
         return [call(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(call, items))
 
 
