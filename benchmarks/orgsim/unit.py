@@ -128,8 +128,8 @@ class MotoCost:
 
 
 #: Calls whose cost on moto grows with the table, not with the answer: moto serves a Query (of an index
-#: above all) by scanning every item of the table.
-SCANS_TABLE = frozenset({"dynamodb:Query"})
+#: above all) by scanning every item of the table, and copies the whole table for every TransactWriteItems.
+SCANS_TABLE = frozenset({"dynamodb:Query", "dynamodb:TransactWriteItems"})
 
 
 def _size(c: Call, table_items: int) -> float:
