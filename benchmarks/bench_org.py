@@ -185,13 +185,9 @@ def _md(res: dict[str, Any]) -> str:
 
 
 def update_doc(md: str, doc: Path = DOC) -> bool:
-    text = doc.read_text() if doc.exists() else ""
-    if BEGIN not in text or END not in text:
-        return False
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{md}{END}{tail}")
-    return True
+    from .harness import replace_marked
+
+    return replace_marked(doc, BEGIN, END, md)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -103,3 +103,14 @@ def median(values: list[float]) -> float:
 
 def ratio(measured: float, bound: float) -> float | None:
     return round(measured / bound, 3) if bound else None
+
+
+def replace_marked(doc: Any, begin: str, end: str, body: str) -> bool:
+    """Put `body` between the `begin` and `end` markers of the text file `doc` (False: no markers there)."""
+    text = doc.read_text() if doc.exists() else ""
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{body}{end}{tail}")
+    return True

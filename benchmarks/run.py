@@ -150,6 +150,11 @@ def _md(res: dict[str, Any]) -> str:
                       f"({fe['event_wall_ms']} ms wall, moto's time included): {fe['total_cpu_ms']} ms CPU in all. "
                       "The import creates the idempotency store's DynamoDB client (needed before the first event; "
                       "the first event's ledger reuses its parsed model)."]
+            if fe.get("baseline_commit"):
+                b = fe[f"baseline {fe['baseline_commit']}"]
+                lines[-1] += (f" The same at {fe['baseline_commit']} (issue 16's start), run alternately with it in "
+                              f"this run: import {b['import_cpu_ms']} ms, first event {b['event_cpu_ms']} ms, "
+                              f"{b['total_cpu_ms']} ms in all; ratio {fe['ratio_to_baseline']}.")
         art = cs["artifacts"]
         sizes = ", ".join(f"{k} {v / 1e6:.2f} MB" for k, v in art["bytes"].items())
         lines += ["", f"Artifacts ({art['method']}): {sizes}; total {art['total_mb']} MB unzipped; "
@@ -244,10 +249,9 @@ def update_doc(md: str, res: dict[str, Any], doc: Path = PERFORMANCE_DOC) -> boo
             keep.append(block)
     body = "\n\n".join(keep) + "\n\nEvery target on its own row, and every event file on a compliant and a " \
         "violating VPC: [benchmarks/results/latest.md](../benchmarks/results/latest.md)."
-    head, rest = text.split(BEGIN, 1)
-    _, tail = rest.split(END, 1)
-    doc.write_text(f"{head}{BEGIN}\n{body}\n{END}{tail}")
-    return True
+    from .harness import replace_marked
+
+    return replace_marked(doc, BEGIN, END, body + "\n")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -523,12 +523,11 @@ class SweepRecords:
     def _item(self, sweep_id: str, sk: str) -> dict[str, Any] | None:
         return self.table.get_item(Key={"pk": _pk(sweep_id), "sk": sk}, ConsistentRead=True).get("Item")
 
-    def counts(self, sweep_id: str) -> list[dict[str, Any]]:
-        """The sweep's COUNTS items (one Query, consistent)."""
+    def _items(self, sweep_id: str, prefix: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """The sweep's items whose sort key starts with `prefix` (one Query, every page)."""
         from boto3.dynamodb.conditions import Key
 
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(_pk(sweep_id))
-                                  & Key("sk").begins_with("COUNTS#"), "ConsistentRead": True}
+        kwargs["KeyConditionExpression"] = Key("pk").eq(_pk(sweep_id)) & Key("sk").begins_with(prefix)
         out: list[dict[str, Any]] = []
         while True:
             resp = self.table.query(**kwargs)
@@ -536,6 +535,10 @@ class SweepRecords:
             if "LastEvaluatedKey" not in resp:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+
+    def counts(self, sweep_id: str) -> list[dict[str, Any]]:
+        """The sweep's COUNTS items (consistent: a unit just counted is in them)."""
+        return self._items(sweep_id, "COUNTS#", ConsistentRead=True)
 
     def get(self, sweep_id: str) -> SweepSummary | None:
         item = self._item(sweep_id, "SUMMARY")
@@ -544,17 +547,7 @@ class SweepRecords:
         return SweepSummary.from_items(item, self._item(sweep_id, "PLAN"), self.counts(sweep_id))
 
     def units(self, sweep_id: str) -> list[dict[str, Any]]:
-        from boto3.dynamodb.conditions import Key
-
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(_pk(sweep_id))
-                                  & Key("sk").begins_with("UNIT#")}
-        out: list[dict[str, Any]] = []
-        while True:
-            resp = self.table.query(**kwargs)
-            out += resp.get("Items", [])
-            if "LastEvaluatedKey" not in resp:
-                return out
-            kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
+        return self._items(sweep_id, "UNIT#")
 
     def finish_if_done(self, sweep_id: str, *, now: datetime | None = None) -> SweepSummary | None:
         """Mark the sweep complete when every unit is counted; returns the summary to the one caller that did."""
