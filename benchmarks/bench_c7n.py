@@ -107,7 +107,7 @@ def run_c7n(url: str, org_id: str, workdir: Path) -> dict[str, Any]:
 
 #: moto copies the whole table for every TransactWriteItems (to roll back); a first sweep's state writes sent side
 #: by side then queue past the client's read timeout on a loaded machine, so the first sweep sends one at a time.
-FIRST_SWEEP_ENV = {"PARALLEL_CALLS": "1"}
+FIRST_SWEEP_ENV = {"PARALLEL_CALLS": "1", "BENCH_PATIENT_WITH_MOTO": "1"}
 
 
 def run_vpce_guard(url: str, org_id: str, policy_only: bool = False,

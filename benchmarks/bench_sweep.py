@@ -23,7 +23,7 @@ from devkit.api_calls import ApiCalls, count_api_calls
 from devkit.paging import aws_paging
 from devkit.seed import FULL_ACCESS_POLICY, confined_policy
 
-from .harness import ACCOUNT, REGION, moto_world, ratio
+from .harness import ACCOUNT, REGION, moto_world, patient_with_moto, ratio
 from .lower_bounds import needed_reads, sweep_bound
 
 SIZES = (10, 100, 1000)
@@ -74,6 +74,7 @@ def _one_size(n: int, mode: str = "enforce") -> dict[str, Any]:
     from .harness import TABLE
 
     # A moto server process: this process's CPU time is then the sweep's own (our code and botocore).
+    patient_with_moto()
     with moto_world(server=True) as mw:
         fleet = seed_fleet(mw.ec2, mw.org_id, n)
         with aws_paging():

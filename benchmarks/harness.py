@@ -114,3 +114,18 @@ def replace_marked(doc: Any, begin: str, end: str, body: str) -> bool:
     _, tail = rest.split(end, 1)
     doc.write_text(f"{head}{begin}\n{body}{end}{tail}")
     return True
+
+
+#: Seconds a benchmark's client waits for a moto server's answer. moto copies the whole table for every
+#: TransactWriteItems (to roll back), so on a loaded machine a first sweep's state writes can take longer than
+#: the product's read timeout (aws.RETRY_CONFIG, meant for AWS). Benchmarks only; never the product.
+MOTO_READ_TIMEOUT = 300
+
+
+def patient_with_moto() -> None:
+    """Give the clients created from now on MOTO_READ_TIMEOUT to read an answer."""
+    from botocore.config import Config
+
+    from vpce_guard import aws
+
+    aws.RETRY_CONFIG = aws.RETRY_CONFIG.merge(Config(read_timeout=MOTO_READ_TIMEOUT))

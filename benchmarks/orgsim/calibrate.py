@@ -113,8 +113,9 @@ def _run_one(spec: UnitSpec) -> dict[str, Any]:
     from devkit.moto_server import moto_server
     from vpce_guard import aws, ledger, sweep
 
-    from ..harness import environment
+    from ..harness import environment, patient_with_moto
 
+    patient_with_moto()
     out: dict[str, Any] = {}
     with moto_server() as url, environment({"AWS_ENDPOINT_URL": url, "POWERTOOLS_LOG_LEVEL": "ERROR"}):
         org_id = boto3.client("organizations", region_name=HOME).create_organization(FeatureSet="ALL")[
