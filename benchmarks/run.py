@@ -259,6 +259,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a smoke run")
     parser.add_argument("--only", default="events,sweep,cold,c7n")
     parser.add_argument("--out", default=str(RESULTS))
+    parser.add_argument("--sweep-sizes", default=",".join(str(n) for n in (10, 100, 1000)),
+                        help="endpoints per swept account-region (comma-separated)")
     parser.add_argument("--render", action="store_true",
                         help="only re-render latest.md and docs/performance.md from latest.json (no measuring; "
                              "the targets are derived again from the measurements)")
@@ -287,7 +289,8 @@ def main(argv: list[str] | None = None) -> int:
         from . import bench_sweep
 
         print("sweep …", file=sys.stderr)
-        res["sweep"] = bench_sweep.run((10, 100) if args.quick else bench_sweep.SIZES)
+        sizes = tuple(int(n) for n in args.sweep_sizes.split(","))
+        res["sweep"] = bench_sweep.run((10, 100) if args.quick else sizes)
     if "cold" in only:
         from . import bench_cold_start
 
