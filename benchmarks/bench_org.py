@@ -43,7 +43,7 @@ CONCURRENCY_CHOICES = (5, 10, 20, 30, 40, 50, 75, 100, 150, 200, 300)
 BATCH_CHOICES = (5, 10)
 PARALLEL_CHOICES = (4, 8)
 #: What docs/org-scale.md recommends for 5,000 accounts (checked by the simulation like the defaults).
-LARGE_ORG = Defaults(max_concurrency=400, batch_size=10, parallel_calls=4)
+LARGE_ORG = Defaults(max_concurrency=100, batch_size=10, parallel_calls=4)
 
 
 def profiles_of(raw: dict[str, dict[str, Any]], round_name: str) -> dict[str, UnitProfile]:
