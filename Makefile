@@ -18,11 +18,14 @@ SAM_STAMP := $(SAM_VENV)/.installed
 ARCH ?= arm64
 
 .PHONY: venv test lint validate demo bench bench-quick bench-org clean sam-venv sam-build sam-check local-image \
-	local-image-stop local-image-clean local-invoke test-container report sandbox
+	local-image-stop local-image-clean local-invoke test-container report sandbox rehearsal
 
-$(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt
+# The pinned requirements, then this checkout as an editable install without dependencies (they are the pinned
+# ones): it puts the `vpce-guard` command in $(VENV)/bin and makes devkit and vpce_guard importable anywhere.
+$(STAMP): requirements/dev.txt requirements/runtime.txt requirements/constraints.txt pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
 	$(PIP) install --quiet --disable-pip-version-check -r requirements/dev.txt -c requirements/constraints.txt
+	$(PIP) install --quiet --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
 venv: $(STAMP)
@@ -35,7 +38,7 @@ $(CHECKOV_STAMP): requirements/checkov.txt requirements/checkov-constraints.txt
 
 ## The whole test suite (unit, integration under moto, end-to-end against a moto server) plus lint.
 test: lint
-	$(PY) -m pytest -n 2 -q -m "not container and not calibration"
+	$(PY) -m pytest -n 2 -q -m "not container and not rehearsal and not calibration"
 
 ## ruff, cfn-lint and checkov (CloudFormation checks on the SAM template; suppressions are justified inline
 ## in the template's Metadata). checkov runs offline (--skip-download): no guideline links, same checks.
@@ -51,7 +54,7 @@ validate: $(if $(filter $(SAM_VENV)/bin/sam,$(SAM)),$(SAM_STAMP))
 
 ## The story: a moto server seeded with drift, the real handler fixes it, the ledger shows what happened.
 demo: $(STAMP)
-	$(PY) -m devkit.demo
+	$(VENV)/bin/vpce-guard demo
 
 ## Benchmarks (not part of `make test`): AWS calls against their lower bounds, sweeps, cold start, Cloud Custodian.
 ## Writes benchmarks/results/latest.{md,json}; takes a few minutes.
@@ -82,11 +85,11 @@ test-container: $(STAMP) $(SAM_STAMP)
 
 ## The demo's world on a moto server that stays up (Ctrl-C stops it), for invoking by hand.
 sandbox: $(STAMP)
-	$(PY) -m devkit.sandbox $(ARGS)
+	$(VENV)/bin/vpce-guard sandbox $(ARGS)
 
-## The ledger, read back: current findings (use ARGS="history vpce-… --account … --region …" and so on).
+## The ledger, read back: current findings (ARGS="--region … history vpce-… --account …" and so on).
 report: $(STAMP)
-	$(PY) -m devkit.report $(ARGS)
+	$(VENV)/bin/vpce-guard report $(ARGS)
 
 $(SAM_STAMP): requirements/sam.txt requirements/sam-constraints.txt
 	@test -x $(SAM_VENV)/bin/python || $(PYTHON) -m venv $(SAM_VENV) || python3 -m venv $(SAM_VENV)
@@ -120,5 +123,21 @@ local-image-clean:
 local-invoke: $(STAMP) $(SAM_STAMP)
 	$(PY) -m devkit.sam_local $(ARGS)
 
+# LocalStack lives in its own virtualenv on Python 3.13 (its release needs 3.13; pins in requirements/).
+LOCALSTACK_VENV ?= .venv-localstack
+LOCALSTACK_STAMP := $(LOCALSTACK_VENV)/.installed
+PYTHON313 ?= $(firstword $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13) python3.13)
+
+$(LOCALSTACK_STAMP): requirements/localstack.txt requirements/localstack-constraints.txt
+	@test -x $(LOCALSTACK_VENV)/bin/python || $(PYTHON313) -m venv $(LOCALSTACK_VENV)
+	$(LOCALSTACK_VENV)/bin/pip install --quiet --disable-pip-version-check -r requirements/localstack.txt \
+		-c requirements/localstack-constraints.txt
+	@touch $(LOCALSTACK_STAMP)
+
+## The deploy rehearsal (not part of `make test`; docs/rehearsal.md): sam deploy of the hub and spoke templates
+## into LocalStack, drift fixed by the deployed functions, one sweep, then everything torn down (needs root once).
+rehearsal: $(STAMP) $(SAM_STAMP) $(LOCALSTACK_STAMP)
+	$(PY) -m devkit.rehearsal $(ARGS)
+
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache $(C7N_VENV) $(SAM_VENV)
+	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache $(C7N_VENV) $(SAM_VENV) $(LOCALSTACK_VENV) .local/rehearsal

@@ -7,7 +7,6 @@ session created afterwards is hooked.
 from __future__ import annotations
 
 import contextlib
-import os
 import statistics
 import time
 from collections.abc import Callable, Iterator
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from devkit import api_calls, paging  # noqa: F401  (hooks botocore before any session exists)
+from devkit.environ import patched_environ
 
 REGION = "us-east-1"
 ACCOUNT = "123456789012"
@@ -31,19 +31,8 @@ _ENV = {
 @contextmanager
 def environment(extra: dict[str, str] | None = None) -> Iterator[None]:
     """Set environment variables for the block and restore them afterwards."""
-    values = {**_ENV, **(extra or {})}
-    saved = {k: os.environ.get(k) for k in [*values, "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"]}
-    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        os.environ.pop(k, None)
-    os.environ.update(values)
-    try:
+    with patched_environ({**_ENV, **(extra or {})}, unset=("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN")):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 @dataclass

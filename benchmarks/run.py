@@ -101,6 +101,9 @@ def _targets(res: dict[str, Any]) -> list[dict[str, Any]]:
 
 
 def _md(res: dict[str, Any]) -> str:
+    # Markdown rows are written here rather than by tabulate (which the report and the demo use): its Markdown
+    # formats pad every cell to the column's width, so one changed number would rewrite whole tables of
+    # benchmarks/results/latest.md and the docs; unpadded rows keep a re-run's diff to the cells that changed.
     lines = [f"Measured {res['meta']['time']} on {res['meta']['machine']} (load average {res['meta']['load']});"
              " moto 5.2.5 with AWS paging modelled (devkit/paging.py). Reproduce: `make bench`.", ""]
     lines += ["| target | measured | limit | met |", "|---|---|---|---|"]

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 
 def reset_process_caches() -> None:
-    from vpce_guard import aws, config, exemptions, inventory
+    from vpce_guard import aws, config, exemptions, inventory, warm
 
+    warm.Warm.reset_all()  # every handler's Runtime (functions/*/app.py)
     config.settings.cache_clear()
     aws.reset_caches()
     exemptions.reset_caches()

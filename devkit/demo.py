@@ -12,8 +12,11 @@
 3. run the scheduled sweep (SweepFunction queues one unit per account and region on SQS, SweepWorkerFunction
    drains it as Lambda's event source mapping would): it finds and fixes what no event reported;
 4. print, per endpoint and per VPC, what it was before and what it is now; then the ledger report
-   (`python -m devkit.report`) and the sweep's summary;
-5. stop the server (nothing is left running) and say where to look next.
+   (`vpce-guard report`) and the sweep's summary;
+5. stop the server (nothing is left running) and say where to look next: commands that run as printed, from
+   the directory the demo ran in (tests/e2e/test_demo.py runs each).
+
+`vpce-guard demo`, `make demo` and `python -m devkit.demo` are the same.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import textwrap
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -30,10 +34,12 @@ from typing import Any
 import boto3
 
 from devkit import local, report, template
+from devkit.environ import patched_environ
 from devkit.moto_server import moto_server
 from devkit.org import HUB_FUNCTION_ROLES, OrgWorld, hub_function_env, seed_org
 from devkit.seed import PLACEHOLDERS, SpineWorld, confined_policy, render_event, seed_vpc
 from devkit.sqs import create_sweep_queues, drain
+from vpce_guard import cli
 from vpce_guard.ledger import Ledger
 from vpce_guard.models import Status
 
@@ -109,16 +115,8 @@ def seed_hub(ec2: Any, org_id: str) -> tuple[SpineWorld, SpineWorld]:
 @contextmanager
 def function_credentials(hub: str, function: str) -> Iterator[None]:
     """Run with the credentials of the function's execution role, as Lambda gives them to it."""
-    saved = {k: os.environ.get(k) for k in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN")}
-    os.environ.update(hub_function_env(hub, ROLE_OF[function]))
-    try:
+    with patched_environ(hub_function_env(hub, ROLE_OF[function])):
         yield
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 class Inventory:
@@ -160,7 +158,8 @@ class Inventory:
         return self.where.get(resource_id, self.vpcs.get(resource_id, (resource_id, "", "")))[0]
 
 
-def main() -> int:
+def run(ctx: cli.Context | None = None) -> int:
+    """The demo; 0 when everything seeded was fixed as the story says, 1 otherwise."""
     started = time.monotonic()
     # Every (account, region) EC2 backend would otherwise load thousands of AMIs nobody here uses.
     os.environ["MOTO_EC2_LOAD_DEFAULT_AMIS"] = "false"
@@ -247,8 +246,10 @@ def main() -> int:
             out = invoke(FUNCTION, event)
             print(f"* {title}\n  {event['detail']['eventName']} in {event['account']}/{event['region']} → "
                   f"{out['disposition']}" + (f" ({out['reason']})" if out["reason"] else ""))
-            for r in out["results"]:
-                print(f"    {inv.label(r['resource_id']):<24} {r['rule_id']:<32} {r['status']}")
+            if out["results"]:
+                rows = [{"resource": inv.label(r["resource_id"]), "rule": r["rule_id"], "status": r["status"]}
+                        for r in out["results"]]
+                print(textwrap.indent(report.render_table(rows, ["resource", "rule", "status"]), "    "))
 
         _section("the daily sweep: SweepFunction queues (account, region) units, SweepWorkerFunction drains them")
         plan = invoke("SweepFunction", render_event("sweep/scheduled-sweep.json", {}))
@@ -286,10 +287,10 @@ def main() -> int:
         print(report.render_table(rows, list(rows[0])))
 
         ledger = Ledger(table)
-        _section("ledger report: current state by account, region, rule and status (python -m devkit.report)")
+        _section("ledger report: current state by account, region, rule and status (vpce-guard report)")
         state = report.findings(ledger, list(Status))
         print(report.render("findings", state, "table", summary=report.summarise(state), summary_only=True))
-        _section("ledger report: remediations in this run (python -m devkit.report remediations --since 1h)")
+        _section("ledger report: remediations in this run (vpce-guard report remediations --since 1h)")
         fixed = report.activity(ledger, Status.REMEDIATED, since, datetime.now(UTC))
         print(report.render_table([{**r, "resource": inv.label(r["resource_id"])} for r in fixed],
                                   ["time", "account", "region", "resource", "rule_id", "trigger", "actor"]))
@@ -303,16 +304,39 @@ def main() -> int:
               and all("VpceGuardDenyOutsideOrg" in (after[e].get("PolicyDocument") or "") or
                       before[e].get("PolicyDocument") == after[e].get("PolicyDocument") for e in inv.where))
     print("moto server stopped; nothing is left running.")
-    print("""
-Where to look next:
-  README.md, docs/               what each rule checks, how to deploy into an organization, operations
-  make sandbox                   this world on a moto server that stays up, with the commands to invoke by hand
-  python -m devkit.local invoke OnChangeFunction -e events/modify-vpc-endpoint.json --env-vars env.json
-                                 the same handler against your own account (--profile, --region)
-  make report                    the ledger report against a deployed ledger (ARGS="remediations --since 7d")
-  make local-invoke              the same event through `sam local invoke` in a Lambda container
-  make test                      the whole suite""")
+    print(NEXT_STEPS)
     return 0 if ok else 1
+
+
+#: Printed at the end. Every line that starts with .venv/bin/vpce-guard runs as printed from the directory the
+#: demo ran in (the sandbox writes the files the invoke line names); tests/e2e/test_demo.py runs each.
+_TRY_INVOKE = (".venv/bin/vpce-guard invoke OnChangeFunction -e .local/sandbox/events/modify-vpc-endpoint.json "
+               "--env-vars .local/sandbox/env.json")
+NEXT_STEPS = f"""
+Where to look next:
+  .venv/bin/vpce-guard --help
+      every command and its options
+  .venv/bin/vpce-guard sandbox
+      this world again, on a moto server that stays up until Ctrl-C; it writes .local/sandbox/env.json and
+      .local/sandbox/events/ with its ids, and prints the commands to try against it, such as:
+  {_TRY_INVOKE}
+      (from another terminal, while the sandbox runs) the on-change function on one event, as SAM would run it
+  README.md, docs/
+      what each rule checks (docs/rules.md), deploying into an organization (docs/deploy.md), operating it
+      (docs/operations.md), what it costs (docs/cost.md)"""
+
+
+def register(commands: cli.Commands) -> None:
+    """Add `demo` to a command line."""
+    commands.add("demo", help="the story in a minute: seeded drift on a moto server this command starts and "
+                              "stops, fixed by the real functions", description=__doc__, run=run, aws=False)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m devkit.demo` is `vpce-guard demo`."""
+    from devkit import cli as vpce_guard_cli
+
+    return vpce_guard_cli.main(["demo", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 
 
@@ -19,12 +19,14 @@ def _free_port() -> int:
 
 
 @contextmanager
-def moto_server(host: str = "127.0.0.1", port: int | None = None) -> Iterator[str]:
-    """Yield the endpoint URL of a fresh moto server; the server is stopped on exit, whatever happens."""
+def moto_server(host: str = "127.0.0.1", port: int | None = None,
+                env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """Yield the endpoint URL of a fresh moto server; the server is stopped on exit, whatever happens.
+    `env` adds to the server's environment (e.g. MOTO_ACCOUNT_ID, the account of requests it cannot place)."""
     port = port or _free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", host, "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ},
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})},
     )
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104
     try:

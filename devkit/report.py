@@ -1,7 +1,6 @@
 """Read the ledger back: what is wrong now, what happened to one resource, what was fixed when.
 
-    python -m devkit.report [--table T | --stack S] [--profile P] [--region R] [--endpoint-url URL]
-                            [--format table|json|csv] COMMAND
+    vpce-guard report [--format table|json|csv] [REPORT] (also: python -m devkit.report …)
       findings      [--status open|all|STATUS,...] [--account A] [--resource-region R] [--rule RULE] [--summary]
       history       RESOURCE_ID [--account A] [--resource-region R] [--limit N]
       remediations  [--since 24h|7d|2025-03-01[T..]] [--until now|...] [--status remediated|dry_run|failed]
@@ -11,8 +10,9 @@ Every read is a Query (the by-status index for findings and time windows, the re
 history), never a Scan: the cost grows with what is printed, not with the size of the table. Reads that span
 several pages report progress on stderr, so stdout stays clean for --format json/csv.
 
-The ledger table: --table, else $LEDGER_TABLE, else the LedgerTableName output of --stack (default
-"vpce-guard", the stack `sam deploy --config-env prod` creates).
+The ledger table: --ledger-table, else the LedgerTableName output of --stack when given, else $LEDGER_TABLE,
+else the output of the stack "vpce-guard" (the one `sam deploy --config-env prod` creates). --region is the
+hub's region, where the table is.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import re
 import sys
 from collections import Counter
@@ -30,14 +29,13 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, TextIO
 
-import boto3
-from botocore.exceptions import BotoCoreError, ClientError
+from tabulate import tabulate
 
 import devkit  # noqa: F401 - puts the layer on sys.path
+from vpce_guard import cli
 from vpce_guard.ledger import ACTIVITY_STATUSES, Ledger
 from vpce_guard.models import OPEN_STATUSES, Status
 
-DEFAULT_STACK = "vpce-guard"
 FINDING_COLUMNS = ["account", "region", "rule_id", "status", "resource_id", "vpc_id", "time", "reason"]
 SUMMARY_COLUMNS = ["account", "region", "rule_id", "status", "count"]
 HISTORY_COLUMNS = ["time", "rule_id", "status", "trigger", "actor", "reason", "change"]
@@ -47,8 +45,8 @@ CHECKS_COLUMNS = ["time", "checked", "statuses", "resource"]
 CELL_WIDTH = 72
 
 
-class ReportError(ValueError):
-    """A bad argument or an unreachable ledger; the message says which."""
+class ReportError(cli.UsageError, ValueError):
+    """A bad argument; the message says which."""
 
 
 class Progress:
@@ -200,14 +198,12 @@ def _cell(value: Any) -> str:
 
 
 def render_table(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
+    """A plain-text table (every table vpce-guard prints on a terminal: the report's, the demo's)."""
     if not rows:
         return "(none)"
     cells = [[_cell(r.get(c)) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(row[i]) for row in cells)) for i, c in enumerate(columns)]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)).rstrip(),
-             "  ".join("-" * w for w in widths)]
-    lines += ["  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip() for row in cells]
-    return "\n".join(lines)
+    return "\n".join(line.rstrip() for line in tabulate(cells, headers=list(columns), tablefmt="simple",
+                                                          disable_numparse=True).splitlines())
 
 
 def render_csv(rows: Sequence[dict[str, Any]], columns: Sequence[str]) -> str:
@@ -251,95 +247,100 @@ def render(kind: str, rows: Sequence[dict[str, Any]], fmt: str, *, summary: Sequ
 
 # ---------------------------------------------------------------- command line ----
 
-def _table_name(args: argparse.Namespace, session: boto3.Session) -> str:
-    if args.table:
-        return args.table
-    if os.environ.get("LEDGER_TABLE"):
-        return os.environ["LEDGER_TABLE"]
-    cfn = session.client("cloudformation", endpoint_url=args.endpoint_url)
-    try:
-        outputs = cfn.describe_stacks(StackName=args.stack)["Stacks"][0].get("Outputs", [])
-    except (ClientError, BotoCoreError) as exc:
-        raise ReportError(f"no --table, no $LEDGER_TABLE, and stack {args.stack!r} cannot be read: {exc}") from None
-    for out in outputs:
-        if out["OutputKey"] == "LedgerTableName":
-            return str(out["OutputValue"])
-    raise ReportError(f"stack {args.stack!r} has no LedgerTableName output")
+#: Options of `report` that work before or after its subcommand.
+REPORT_OPTIONS = (cli.Option(("--format",), "table (default), json or csv; json and csv print everything, a "
+                                            "table cuts long cells", "FORMAT", choices=("table", "json", "csv")),)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m devkit.report", description=__doc__.split("\n", 1)[0])
-    p.add_argument("--table", help="ledger table name (default: $LEDGER_TABLE, then the stack's output)")
-    p.add_argument("--stack", default=DEFAULT_STACK, help=f"stack whose LedgerTableName to read ({DEFAULT_STACK})")
-    p.add_argument("--profile", help="AWS profile")
-    p.add_argument("--region", help="region of the ledger table (the hub's)")
-    p.add_argument("--endpoint-url", help="AWS endpoint (e.g. a moto server)")
-    p.add_argument("--format", choices=["table", "json", "csv"], default="table")
-    p.add_argument("--page-size", type=int, help=argparse.SUPPRESS)
-    sub = p.add_subparsers(dest="command")
-    f = sub.add_parser("findings", help="current state by account, region, rule and status (default command)")
+def _ledger(ctx: cli.Context) -> Ledger:
+    table = ctx.session().resource("dynamodb").Table(ctx.table("ledger"))
+    return Ledger(table, page_size=ctx.arg("page_size"))
+
+
+def _format(ctx: cli.Context) -> str:
+    return str(ctx.arg("format") or "table")
+
+
+def _print(ctx: cli.Context, text: str) -> None:
+    print(text, file=ctx.out)
+
+
+def _run_findings(ctx: cli.Context) -> None:
+    a = ctx.args
+    rows = findings(_ledger(ctx), statuses_from(a.status), account=a.account, region=a.resource_region, rule=a.rule)
+    _print(ctx, render("findings", rows, _format(ctx), summary=summarise(rows), summary_only=a.summary))
+
+
+def _account_and_region(ctx: cli.Context) -> tuple[str, str]:
+    session = ctx.session()
+    account = ctx.args.account or session.client("sts").get_caller_identity()["Account"]
+    return str(account), str(ctx.args.resource_region or session.region_name)
+
+
+def _run_history(ctx: cli.Context) -> None:
+    account, region = _account_and_region(ctx)
+    _print(ctx, render("history", history(_ledger(ctx), account, region, ctx.args.resource_id,
+                                          limit=ctx.args.limit), _format(ctx)))
+
+
+def _run_checks(ctx: cli.Context) -> None:
+    account, region = _account_and_region(ctx)
+    rows = checks(_ledger(ctx), account, region, resource_id=ctx.args.resource, limit=ctx.args.limit)
+    _print(ctx, render("checks", rows, _format(ctx)))
+
+
+def _run_remediations(ctx: cli.Context, now: datetime | None = None) -> None:
+    a = ctx.args
+    moment = now or datetime.now(UTC)
+    since, until = parse_time(a.since, now=moment), parse_time(a.until, now=moment)
+    if since > until:
+        raise ReportError(f"--since {a.since} is after --until {a.until}")
+    _print(ctx, render("activity", activity(_ledger(ctx), Status(a.status), since, until), _format(ctx)))
+
+
+def register(commands: cli.Commands) -> None:
+    """Add `report` and its subcommands (findings by default) to a command line."""
+    r = commands.add("report", help="read the ledger back: open findings, a resource's history, remediations, "
+                                    "what sweeps checked", description=__doc__, tables=True)
+    cli.add_options(r, REPORT_OPTIONS, top=True, title="report options", default="table")
+    r.add_argument("--table", dest="ledger_table", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # old name
+    r.add_argument("--page-size", type=int, help=argparse.SUPPRESS)
+    sub = cli.Commands(r, dest="report_command", title="reports", default="findings")
+
+    def add(name: str, help: str, run: cli.Run) -> argparse.ArgumentParser:
+        p = sub.add(name, help=help, run=run, tables=True)
+        cli.add_options(p, REPORT_OPTIONS, top=False, title="report options")
+        return p
+
+    f = add("findings", "current state by account, region, rule and status (the default report)", _run_findings)
     f.add_argument("--status", default="open", help="open (default), all, or a comma-separated list of statuses")
-    f.add_argument("--account")
+    f.add_argument("--account", help="only this account's resources")
     f.add_argument("--resource-region", help="only resources in this region")
-    f.add_argument("--rule")
+    f.add_argument("--rule", help="only this rule, e.g. endpoint-policy-org-confined")
     f.add_argument("--summary", action="store_true", help="counts only")
-    h = sub.add_parser("history", help="every event evaluation and every change of one resource, newest first")
-    h.add_argument("resource_id")
+    h = add("history", "every evaluation and change of one resource, newest first", _run_history)
+    h.add_argument("resource_id", help="the resource (vpce-…, rtb-…, vpc-…)")
     h.add_argument("--account", help="the resource's account (default: the caller's)")
     h.add_argument("--resource-region", help="the resource's region (default: --region)")
-    h.add_argument("--limit", type=int, default=50)
-    r = sub.add_parser("remediations", help="what was changed (or would have been, or failed) in a time window")
-    r.add_argument("--since", default="24h")
-    r.add_argument("--until", default="now")
-    r.add_argument("--status", default="remediated", choices=sorted(s.value for s in ACTIVITY_STATUSES))
-    c = sub.add_parser("checks", help="what sweeps re-checked and found unchanged (not in history), newest first")
+    h.add_argument("--limit", type=int, default=50, help="at most this many records (50)")
+    rem = add("remediations", "what was changed (or would have been, or failed) in a time window",
+              _run_remediations)
+    rem.add_argument("--since", default="24h", help="start: 90m, 24h, 7d, 2w ago, or an ISO date or time (24h)")
+    rem.add_argument("--until", default="now", help="end: now (default), or as --since")
+    rem.add_argument("--status", default="remediated", choices=sorted(s.value for s in ACTIVITY_STATUSES),
+                     help="which records: remediated (default), dry_run or failed")
+    c = add("checks", "what sweeps re-checked and found unchanged (not in history), newest first", _run_checks)
     c.add_argument("--account", help="the account swept (default: the caller's)")
     c.add_argument("--resource-region", help="the region swept (default: --region)")
     c.add_argument("--resource", help="only checks that list this resource id")
-    c.add_argument("--limit", type=int, default=10)
-    return p
+    c.add_argument("--limit", type=int, default=10, help="at most this many checks (10)")
 
 
-def main(argv: list[str] | None = None, *, now: datetime | None = None) -> int:
-    argv = sys.argv[1:] if argv is None else argv
-    args = build_parser().parse_args(argv)
-    if args.command is None:  # `report` alone means the current open findings
-        args = build_parser().parse_args([*argv, "findings"])
-    command = args.command
-    session = boto3.Session(profile_name=args.profile, region_name=args.region)
-    if args.endpoint_url and session.get_credentials() is None:
-        # A local endpoint (moto) takes any credentials; SAM CLI uses these placeholders too.
-        session = boto3.Session(aws_access_key_id="defaultkey",
-                                aws_secret_access_key="defaultsecret",  # noqa: S106 - a placeholder, not a secret
-                                region_name=args.region)
-    try:
-        table = session.resource("dynamodb", endpoint_url=args.endpoint_url).Table(_table_name(args, session))
-        ledger = Ledger(table, page_size=args.page_size)
-        if command == "findings":
-            rows = findings(ledger, statuses_from(args.status), account=args.account, region=args.resource_region,
-                            rule=args.rule)
-            print(render("findings", rows, args.format, summary=summarise(rows), summary_only=args.summary))
-        elif command in ("history", "checks"):
-            account = args.account or session.client("sts", endpoint_url=args.endpoint_url).get_caller_identity()[
-                "Account"]
-            region = args.resource_region or session.region_name
-            if not region:
-                raise ReportError(f"{command} needs the resource's region: --resource-region or --region")
-            if command == "history":
-                rows = history(ledger, account, region, args.resource_id, limit=args.limit)
-            else:
-                rows = checks(ledger, account, region, resource_id=args.resource, limit=args.limit)
-            print(render(command, rows, args.format))
-        else:
-            moment = now or datetime.now(UTC)
-            since, until = parse_time(args.since, now=moment), parse_time(args.until, now=moment)
-            if since > until:
-                raise ReportError(f"--since {args.since} is after --until {args.until}")
-            print(render("activity", activity(ledger, Status(args.status), since, until), args.format))
-    except ReportError as exc:
-        print(f"report: {exc}", file=sys.stderr)
-        return 2
-    return 0
+def main(argv: list[str] | None = None) -> int:
+    """`python -m devkit.report …` is `vpce-guard report …`."""
+    from devkit import cli as vpce_guard_cli
+
+    return vpce_guard_cli.main(["report", *(sys.argv[1:] if argv is None else argv)])
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from typing import Any
 import boto3
 
 from devkit import template
+from devkit.environ import patched_environ
 from devkit.moto_server import moto_server
 from devkit.seed import render_event, seed_vpc
 
@@ -173,32 +174,28 @@ class Outcome:
 def invoke_against_moto(function: str, event_name: str, *, host: str, gateway: str) -> Outcome:
     """Seed a moto server on the bridge, run `sam local invoke` with an events/ file, read moto back."""
     build_x86_64()
-    saved = dict(os.environ)
-    try:
-        with moto_server(host=gateway) as url, tempfile.TemporaryDirectory(prefix="vpce-guard-sam-local-") as tmp:
-            os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": url, "AWS_DEFAULT_REGION": REGION})
-            for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
-                os.environ.pop(name, None)
-            print(f"moto server: {url} (bound to the Docker bridge, reachable from the container)", file=sys.stderr)
-            org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
-            ec2 = boto3.client("ec2")
-            world = seed_vpc(ec2, REGION, name="sam-local")
-            template.create_tables(boto3.client("dynamodb"), template.tables_for(TABLE))
-            endpoint = world.ids["s3_endpoint"]
-            before = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
+    with patched_environ(), moto_server(host=gateway) as url, \
+            tempfile.TemporaryDirectory(prefix="vpce-guard-sam-local-") as tmp:
+        os.environ.update({**FAKE_CREDENTIALS, "AWS_ENDPOINT_URL": url, "AWS_DEFAULT_REGION": REGION})
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN"):
+            os.environ.pop(name, None)
+        print(f"moto server: {url} (bound to the Docker bridge, reachable from the container)", file=sys.stderr)
+        org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
+        ec2 = boto3.client("ec2")
+        world = seed_vpc(ec2, REGION, name="sam-local")
+        template.create_tables(boto3.client("dynamodb"), template.tables_for(TABLE))
+        endpoint = world.ids["s3_endpoint"]
+        before = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
 
-            event_file = Path(tmp) / Path(event_name).name
-            event_file.write_text(json.dumps(render_event(event_name, world.mapping()), indent=2))
-            env_vars_file = Path(tmp) / "env.json"
-            env_vars_file.write_text(json.dumps(
-                {function: {"AWS_ENDPOINT_URL": url, **template.table_env(template.tables_for(TABLE))}}, indent=2))
-            inv = sam_local_invoke(function, event_file, env_vars_file, host=host,
-                                   credentials={k: v for k, v in FAKE_CREDENTIALS.items() if v})
-            after = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
-            items = boto3.resource("dynamodb").Table(TABLE).scan(Select="COUNT")["Count"]
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+        event_file = Path(tmp) / Path(event_name).name
+        event_file.write_text(json.dumps(render_event(event_name, world.mapping()), indent=2))
+        env_vars_file = Path(tmp) / "env.json"
+        env_vars_file.write_text(json.dumps(
+            {function: {"AWS_ENDPOINT_URL": url, **template.table_env(template.tables_for(TABLE))}}, indent=2))
+        inv = sam_local_invoke(function, event_file, env_vars_file, host=host,
+                               credentials={k: v for k, v in FAKE_CREDENTIALS.items() if v})
+        after = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
+        items = boto3.resource("dynamodb").Table(TABLE).scan(Select="COUNT")["Count"]
     return Outcome(inv, org_id, endpoint, before.get("PolicyDocument") != after.get("PolicyDocument"),
                    len(before.get("RouteTableIds", [])), len(after.get("RouteTableIds", [])), items)
 

@@ -14,25 +14,14 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.idempotency import idempotent
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vpce_guard import idempotency, pipeline, telemetry
-from vpce_guard.config import settings
+from vpce_guard import idempotency, pipeline, telemetry, warm
 from vpce_guard.telemetry import emit_outcome_metrics
 
 logger = Logger()
 tracer = telemetry.tracer()
 metrics = Metrics()
 
-_runtime: pipeline.Runtime | None = None
-
-
-def runtime(context: LambdaContext | None = None) -> pipeline.Runtime:
-    """Built once per cold start; the own account comes from the function's ARN (no sts:GetCallerIdentity)."""
-    global _runtime
-    if _runtime is None:
-        _runtime = pipeline.Runtime(settings())
-    if context is not None:
-        _runtime.factory.adopt_function_arn(context.invoked_function_arn)
-    return _runtime
+runtime = warm.runtime()
 
 
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.EVENT_BRIDGE, log_event=False)
@@ -40,6 +29,6 @@ def runtime(context: LambdaContext | None = None) -> pipeline.Runtime:
 @metrics.log_metrics
 @idempotent(config=idempotency.config(), persistence_store=idempotency.persistence_store())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = pipeline.handle_event(runtime(context), event)
+    result = pipeline.handle_event(runtime().in_function(context), event)
     emit_outcome_metrics(metrics, result)
     return result.summary()

@@ -13,23 +13,12 @@ from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import ValidationError
 
-from vpce_guard import pipeline, rollback, telemetry
-from vpce_guard.config import settings
+from vpce_guard import rollback, telemetry, warm
 
 logger = Logger()
 tracer = telemetry.tracer()
 
-_runtime: pipeline.Runtime | None = None
-
-
-def runtime(context: LambdaContext | None = None) -> pipeline.Runtime:
-    """Built once per cold start; the own account comes from the function's ARN (no sts:GetCallerIdentity)."""
-    global _runtime
-    if _runtime is None:
-        _runtime = pipeline.Runtime(settings())
-    if context is not None:
-        _runtime.factory.adopt_function_arn(context.invoked_function_arn)
-    return _runtime
+runtime = warm.runtime()
 
 
 @logger.inject_lambda_context(log_event=True)
@@ -42,4 +31,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}"
                              for e in exc.errors(include_url=False, include_input=False))
         return {"status": rollback.REFUSED, "reason": f"invalid rollback request: {problems}"}
-    return rollback.run(runtime(context), request).summary()
+    return rollback.run(runtime().in_function(context), request).summary()

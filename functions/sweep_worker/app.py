@@ -14,8 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from vpce_guard import pipeline, sweep, telemetry
-from vpce_guard.config import settings
+from vpce_guard import sweep, telemetry, warm
 from vpce_guard.telemetry import emit_sweep_metrics
 
 logger = Logger()
@@ -23,24 +22,14 @@ tracer = telemetry.tracer()
 metrics = Metrics()
 processor = BatchProcessor(event_type=EventType.SQS)
 
-_runtime: pipeline.Runtime | None = None
-
-
-def runtime(context: LambdaContext | None = None) -> pipeline.Runtime:
-    """Built once per cold start; the own account comes from the function's ARN (no sts:GetCallerIdentity)."""
-    global _runtime
-    if _runtime is None:
-        _runtime = pipeline.Runtime(settings())
-    if context is not None:
-        _runtime.factory.adopt_function_arn(context.invoked_function_arn)
-    return _runtime
+runtime = warm.runtime()
 
 
 @logger.inject_lambda_context(log_event=False)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    worker = sweep.Worker(runtime(context), millis_left=context.get_remaining_time_in_millis)
+    worker = sweep.Worker(runtime().in_function(context), millis_left=context.get_remaining_time_in_millis)
 
     def record_handler(record: SQSRecord) -> None:
         finished = worker.process(record.body, receive_count=int(record.attributes.approximate_receive_count))

@@ -1,23 +1,24 @@
-"""`make demo` end to end: a real moto server process, the real handler, a clean exit, nothing left running."""
+"""`vpce-guard demo` (`make demo`) end to end: a real moto server process, the real handlers, a clean exit,
+nothing left running, and every next step it prints runs as printed."""
 
 from __future__ import annotations
 
+import json
 import re
 import socket
-import subprocess
-import sys
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.commands import clean_env, long_running, printed_commands, run, workdir
 
 pytestmark = pytest.mark.e2e
 
 
-def test_demo_fixes_seeded_drift_and_stops_its_server() -> None:
-    proc = subprocess.run([sys.executable, "-m", "devkit.demo"], cwd=ROOT, capture_output=True, text=True,
-                          timeout=300, check=False)
+def test_demo_fixes_seeded_drift_and_stops_its_server(tmp_path: Path) -> None:
+    cwd, env = workdir(tmp_path), clean_env(tmp_path)
+    proc = run(".venv/bin/vpce-guard demo", env, cwd=cwd, timeout=300)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     out = proc.stdout
     assert "remediated" in out
@@ -37,3 +38,27 @@ def test_demo_fixes_seeded_drift_and_stops_its_server() -> None:
     for section in ("before → after", "ledger report: current state", "ledger report: remediations",
                     "Where to look next"):
         assert section in out
+    from devkit.demo import NEXT_STEPS
+
+    assert NEXT_STEPS.strip() in out, "the next steps the test below runs are the ones printed"
+
+
+def test_every_next_step_the_demo_prints_runs_as_printed(tmp_path: Path) -> None:
+    """Run in the order printed, from the directory the demo ran in: the sandbox stays up (as in the
+    terminal it was started in) while the commands after it run against the files it wrote."""
+    from devkit.demo import NEXT_STEPS
+
+    cwd, env = workdir(tmp_path), clean_env(tmp_path)
+    commands = printed_commands(NEXT_STEPS)
+    assert [c.split()[1] for c in commands] == ["--help", "sandbox", "invoke"], commands
+    with ExitStack() as servers:
+        for command in commands:
+            if command.split()[1] == "sandbox":
+                servers.enter_context(long_running(command, env, cwd=cwd))
+                continue
+            done = run(command, env, cwd=cwd)
+            assert done.returncode == 0, command + "\n" + done.stderr[-3000:]
+            if command.split()[1] == "invoke":
+                assert json.loads(done.stdout)["counts"].get("remediated", 0) > 0, done.stdout
+            else:
+                assert "usage: vpce-guard" in done.stdout

@@ -1,65 +1,57 @@
-"""`make sandbox`: the demo's world stays up for hand-made invocations; the commands it prints work as printed,
-and Ctrl-C/SIGTERM leaves nothing running."""
+"""`vpce-guard sandbox`: the demo's world stays up for hand-made invocations; every command it prints runs as
+printed from the directory it was started in, with the files it wrote; Ctrl-C/SIGTERM leaves nothing running."""
 
 from __future__ import annotations
 
 import json
-import os
 import re
-import shlex
-import signal
 import socket
-import subprocess
-import sys
 from pathlib import Path
 
+import boto3
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.support.commands import ROOT, clean_env, long_running, printed_commands, run, workdir
+
 pytestmark = pytest.mark.e2e
 
 
-def test_sandbox_prints_commands_that_work_and_stops_cleanly(tmp_path: Path) -> None:
-    clean_env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
-    proc = subprocess.Popen([sys.executable, "-m", "devkit.sandbox", "--dir", str(tmp_path)], cwd=ROOT,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=clean_env)
-    try:
-        lines: list[str] = []
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            lines.append(line.rstrip("\n"))
-            if line.strip() == "ready":
-                break
+def test_sandbox_prints_commands_that_run_as_printed_and_stops_cleanly(tmp_path: Path) -> None:
+    cwd, env = workdir(tmp_path), clean_env(tmp_path)
+    with long_running(".venv/bin/vpce-guard sandbox", env, cwd=cwd) as (_, lines):
         text = "\n".join(lines)
-        assert text.endswith("ready"), text
         url = re.search(r"moto server (http://\S+):", text).group(1)
-        commands = [ln.strip() for ln in lines if ln.strip().startswith(".venv/bin/python -m devkit.")]
-        assert len(commands) == 3, text
-        assert sorted(p.name for p in (tmp_path / "events").iterdir()) == sorted(
+        commands = printed_commands(text)
+        assert len(commands) == 4, text
+        written = cwd / ".local" / "sandbox"
+        assert sorted(p.name for p in (written / "events").glob("*.json")) == sorted(
             p.name for p in (ROOT / "events").glob("*.json"))
-        env_vars = json.loads((tmp_path / "env.json").read_text())
+        env_vars = json.loads((written / "env.json").read_text())
         assert {fn: env_vars[fn]["AWS_ENDPOINT_URL"] for fn in env_vars} == {
-            "OnChangeFunction": url, "SweepFunction": url, "SweepWorkerFunction": url}
+            "OnChangeFunction": url, "SweepFunction": url, "SweepWorkerFunction": url, "RollbackFunction": url}
+        shell_env = (written / "env.sh").read_text()
+        assert f"export AWS_ENDPOINT_URL={url}" in shell_env and "export LEDGER_TABLE=vpce-guard-ledger" in shell_env
+        for command in commands:  # every file a command names is one the sandbox wrote
+            for path in re.findall(r"(?:-e|--env-vars) (\S+)", command):
+                assert (cwd / path).is_file(), (command, path)
 
-        def run(command: str) -> str:
-            argv = shlex.split(command)
-            argv[0] = sys.executable  # the printed .venv/bin/python, whichever venv runs the tests
-            done = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, env=clean_env, timeout=120,
-                                  check=False)
+        outputs = []
+        for command in commands:
+            done = run(command, env, cwd=cwd)
             assert done.returncode == 0, command + "\n" + done.stderr[-3000:]
-            return done.stdout
-
-        result = json.loads(run(commands[0]))
+            outputs.append(done.stdout)
+        result = json.loads(outputs[0])
         assert result["counts"]["remediated"] == 2 and "failed" not in result["counts"], result["counts"]
-        plan = json.loads(run(commands[1]))
+        plan = json.loads(outputs[1])
         assert plan["accounts"] == 1 and plan["units"] == 1, "the sweep planned the sandbox's account and region"
-        findings = run(commands[2])
-        assert "endpoint-policy-org-confined" in findings and "remediated" in findings
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        rest = proc.communicate(timeout=30)[0]
-    assert proc.returncode == 0
-    assert "moto server stopped." in rest
+        drained = json.loads(outputs[2])
+        assert drained["processed"] == 1 and drained["responses"] == [{"batchItemFailures": []}], drained
+        assert "endpoint-policy-org-confined" in outputs[3] and "remediated" in outputs[3]
+        ledger = boto3.resource("dynamodb", endpoint_url=url, region_name="us-east-1", aws_access_key_id="x",
+                                aws_secret_access_key="x").Table("vpce-guard-ledger")
+        swept = [i for i in ledger.scan()["Items"] if (i.get("trigger") or {}).get("source") == "sweep"]
+        assert swept, "the worker swept the unit: its records are in the ledger"
+    assert "moto server stopped." in lines[-1]
     port = int(url.rsplit(":", 1)[1])
     with socket.socket() as s:
         assert s.connect_ex(("127.0.0.1", port)) != 0, "the sandbox's moto server is still listening"

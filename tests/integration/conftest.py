@@ -8,14 +8,13 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from devkit import template
 from devkit.caches import reset_process_caches
 from devkit.lambda_context import LocalLambdaContext
 from devkit.seed import SpineWorld, seed_vpc
+from tests.support.moto_env import REGION, moto_account
 
-REGION = "us-east-1"
 ACCOUNT = "123456789012"
 TABLE = "vpce-guard-ledger-test"
 #: Every DynamoDB table of template.yaml, by logical id (ledger, exemptions, idempotency store).
@@ -24,17 +23,8 @@ TABLES = template.tables_for(TABLE)
 
 @pytest.fixture
 def aws_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-        monkeypatch.delenv(k, raising=False)
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
-    monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-    monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "VpceGuard")
-    with mock_aws():
-        reset_process_caches()
+    with moto_account(monkeypatch, POWERTOOLS_METRICS_NAMESPACE="VpceGuard"):
         yield
-    reset_process_caches()
 
 
 @pytest.fixture

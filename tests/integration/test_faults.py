@@ -232,7 +232,10 @@ def test_a_ledger_write_failing_before_the_fix_changes_nothing(
 
     assert _writes(injector) == 0
     assert _endpoint(ec2, world.ids["s3_endpoint"]) == before
-    assert ledger_table.scan()["Items"] == []
+    # Nothing was evaluated into the ledger; the invocation still leaves its one record of the failure.
+    [record] = ledger_table.scan()["Items"]
+    assert (record["record_type"], record["status"]) == ("intake", "failed")
+    assert "InternalServerError" in record["reason"]
 
 
 # ------------------------------------------------------------------------------------- stale credentials

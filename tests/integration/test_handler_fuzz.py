@@ -29,15 +29,14 @@ import hypothesis
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from moto import mock_aws
 
 from devkit import template
-from devkit.caches import reset_process_caches
 from devkit.lambda_context import LocalLambdaContext
 from devkit.seed import SpineWorld, seed_vpc
 from tests.support.event_fuzz import json_values, mutated
 from tests.support.faults import FaultInjector
 from tests.support.logs import captured_logs
+from tests.support.moto_env import moto_account
 
 from .conftest import REGION, TABLE
 
@@ -135,34 +134,26 @@ class Fuzzbed:
 @pytest.fixture(scope="module")
 def bed() -> Iterator[Fuzzbed]:
     """One moto account for the whole module (a fresh one per example would cost seconds each)."""
-    with pytest.MonkeyPatch.context() as mp:
-        for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "SPOKE_ROLE_NAME"):
-            mp.delenv(k, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        # Mutated fixtures keep their EventBridge id, and a repeated id is (rightly) answered from the
-        # idempotency store without a run; this test is about what a run does with any input, so every
-        # example runs. Idempotency itself: tests/integration/test_safety.py.
-        mp.setenv("POWERTOOLS_IDEMPOTENCY_DISABLED", "true")
-        recorder = FaultInjector()
-        with mock_aws(), recorder.installed():
-            reset_process_caches()
-            boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
-            template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
-            bed = Fuzzbed(boto3.client("ec2", region_name=REGION),
-                          boto3.resource("dynamodb", region_name=REGION).Table(TABLE), recorder)
-            for logical_id in FUNCTIONS:
-                spec = template.function_spec(logical_id, resources={"LedgerTable": TABLE})
-                for k, v in spec.environment.items():
-                    mp.setenv(k, v)
-                handler = spec.load_handler()
-                bed.handlers[logical_id] = lambda event, h=handler, n=logical_id: h(
-                    event, LocalLambdaContext(function_name=n))
-            bed.reseed()
-            yield bed
-        reset_process_caches()
+    recorder = FaultInjector()
+    # Mutated fixtures keep their EventBridge id, and a repeated id is (rightly) answered from the idempotency
+    # store without a run; this test is about what a run does with any input, so every example runs.
+    # Idempotency itself: tests/integration/test_safety.py.
+    with pytest.MonkeyPatch.context() as mp, moto_account(mp, unset=("SPOKE_ROLE_NAME",),
+                                                          POWERTOOLS_IDEMPOTENCY_DISABLED="true"), \
+            recorder.installed():
+        boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
+        template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
+        bed = Fuzzbed(boto3.client("ec2", region_name=REGION),
+                      boto3.resource("dynamodb", region_name=REGION).Table(TABLE), recorder)
+        for logical_id in FUNCTIONS:
+            spec = template.function_spec(logical_id, resources={"LedgerTable": TABLE})
+            for k, v in spec.environment.items():
+                mp.setenv(k, v)
+            handler = spec.load_handler()
+            bed.handlers[logical_id] = lambda event, h=handler, n=logical_id: h(
+                event, LocalLambdaContext(function_name=n))
+        bed.reseed()
+        yield bed
 
 
 # --------------------------------------------------------------------------------------------- events

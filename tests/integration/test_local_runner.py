@@ -20,12 +20,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from devkit import local, template
 from devkit.caches import reset_process_caches
 from devkit.moto_server import moto_server
 from devkit.seed import EVENTS_DIR, SpineWorld, render_event, seed_vpc
+from tests.support.moto_env import moto_account
 
 from .conftest import REGION, TABLE
 
@@ -66,20 +66,11 @@ def test_coverage_matches_template_and_events() -> None:
 def shared_aws() -> Iterator[None]:
     """One moto for the whole matrix (a new mock costs seconds of EC2 set-up); cases stay apart by seeding
     a VPC world of their own, which is all the events in events/ name."""
-    with pytest.MonkeyPatch.context() as mp:
-        for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-            mp.delenv(k, raising=False)
-        mp.setenv("AWS_ACCESS_KEY_ID", "testing")
-        mp.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-        mp.setenv("AWS_DEFAULT_REGION", REGION)
-        mp.setenv("POWERTOOLS_TRACE_DISABLED", "true")
-        with mock_aws():
-            reset_process_caches()
-            boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
-            template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
-            yield
-            _WARM_HANDLERS.clear()
-        reset_process_caches()
+    with pytest.MonkeyPatch.context() as mp, moto_account(mp):
+        boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
+        template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
+        yield
+        _WARM_HANDLERS.clear()
 
 
 @pytest.fixture

@@ -13,12 +13,12 @@ from typing import Any
 
 import boto3
 import pytest
-from moto import mock_aws
 
 from devkit import local, template
 from devkit.caches import reset_process_caches
 from devkit.seed import SpineWorld, render_event, seed_vpc
 from devkit.sqs import create_sweep_queues
+from tests.support.moto_env import moto_account
 from vpce_guard.sweep import SweepPlan, SweepRecords, new_sweep_id
 
 from .conftest import ACCOUNT, REGION, TABLE
@@ -43,20 +43,12 @@ class IsolatedHub:
 def isolated_hub() -> Iterator[IsolatedHub]:
     """A moto of its own (a sweep reads every VPC of the account-region, so sweep cases cannot share one):
     an organization, the ledger, the sweep queues as template.yaml declares them, one VPC with drift."""
-    with pytest.MonkeyPatch.context() as mp:
-        for k in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN"):
-            mp.delenv(k, raising=False)
-        for k, v in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": REGION,
-                     "POWERTOOLS_TRACE_DISABLED": "true", "MOTO_EC2_LOAD_DEFAULT_AMIS": "false"}.items():
-            mp.setenv(k, v)
-        with mock_aws():
-            reset_process_caches()
-            org_id = boto3.client("organizations", region_name=REGION).create_organization(
-                FeatureSet="ALL")["Organization"]["Id"]
-            template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
-            queue_url, _ = create_sweep_queues(boto3.client("sqs", region_name=REGION))
-            yield IsolatedHub(org_id, queue_url, seed_vpc(boto3.client("ec2", region_name=REGION), REGION))
-        reset_process_caches()
+    with pytest.MonkeyPatch.context() as mp, moto_account(mp, MOTO_EC2_LOAD_DEFAULT_AMIS="false"):
+        org_id = boto3.client("organizations", region_name=REGION).create_organization(
+            FeatureSet="ALL")["Organization"]["Id"]
+        template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
+        queue_url, _ = create_sweep_queues(boto3.client("sqs", region_name=REGION))
+        yield IsolatedHub(org_id, queue_url, seed_vpc(boto3.client("ec2", region_name=REGION), REGION))
 
 
 def _sweep_event(function: str, event_name: str) -> dict[str, Any]:

@@ -290,6 +290,41 @@ def test_an_older_observation_never_replaces_a_newer_state(ledger_table: Any) ->
     assert statuses == ["compliant", "dry_run"], "both evaluations stay in the history"
 
 
+def test_a_newer_state_written_between_the_read_and_the_write_is_kept_by_the_condition(ledger_table: Any) -> None:
+    """The race itself: this run read no state item (or an old one), another run stored a newer observation
+    before this write; the conditional put refuses to replace it, and the history keeps both."""
+    book = ledger_mod.Ledger(ledger_table)
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    book.write([_record(Status.DRY_RUN, t0 + timedelta(seconds=5), "open")])
+    older = _record(Status.COMPLIANT, t0, "confined")
+
+    report = book.write([older], previous={older.state_key: {}})  # what this run had read: nothing
+
+    assert report.superseded == [older.state_key] and not report.changes
+    assert _state(ledger_table, "vpce-0123456789abcdef0", POLICY_RULE)["status"] == "dry_run"
+    assert len(_history(ledger_table, "vpce-0123456789abcdef0")) == 2
+
+
+def test_a_write_of_more_than_a_transaction_sends_history_in_batches_and_state_in_transactions(
+        ledger_table: Any) -> None:
+    book = ledger_mod.Ledger(ledger_table)
+    t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
+    records = []
+    for n in range(120):
+        finding = Finding(rule_id=POLICY_RULE, resource_id=f"vpce-{n:017x}", resource_type="vpc-endpoint",
+                          status=Status.COMPLIANT, reason="confined")
+        records += ledger_mod.records_for([Outcome(finding=finding, status=Status.COMPLIANT, reason="confined")],
+                                          Trigger(source="event"), account=ACCOUNT, region=REGION, ttl_days=7,
+                                          now=t0, observed=t0)
+
+    report = book.write(records)
+
+    assert report.items == 240
+    assert len(report.changes) == 120 and {c.previous for c in report.changes} == {None}
+    items = ledger_table.scan()["Items"]
+    assert sum(1 for i in items if i["sk"].startswith("STATE#")) == 120
+
+
 def test_an_older_sweep_observation_never_replaces_a_newer_state(ledger_table: Any) -> None:
     book = ledger_mod.Ledger(ledger_table)
     t0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -299,3 +334,50 @@ def test_an_older_sweep_observation_never_replaces_a_newer_state(ledger_table: A
                      trigger=Trigger(source="sweep"), ttl_days=7, now=t0 + timedelta(seconds=40))
 
     assert _state(ledger_table, "vpce-0123456789abcdef0", POLICY_RULE)["status"] == "dry_run"
+
+
+# ------------------------------------------------------------------------------ 6. the smaller ones
+def test_a_lookalike_of_the_spoke_role_is_acted_on_and_raises_the_alarm_metric(
+        invoke: Invoke, ec2: Any, world: SpineWorld, ledger_table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """A role named like the spoke role, at another path of another account, was trusted by name before."""
+    event = render_event("modify-vpc-endpoint.json", world.mapping())
+    event["detail"]["userIdentity"] = {
+        "type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/vpce-guard-spoke/vpce-guard",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "vpce-guard-spoke",
+                                             "arn": "arn:aws:iam::123456789012:role/shadow/vpce-guard-spoke"}}}
+
+    result = invoke(event, SPOKE_ROLE_NAME="vpce-guard-spoke")
+
+    assert result["disposition"] == "act"
+    assert GUARD_SID in _policy(ec2, world.ids["s3_endpoint"])
+    assert '"own_role_lookalike"' in capsys.readouterr().out
+
+
+def test_the_real_spoke_session_is_ignored_without_an_alarm(
+        invoke: Invoke, ec2: Any, world: SpineWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    event = render_event("modify-vpc-endpoint.json", world.mapping())
+    event["detail"]["userIdentity"] = {
+        "type": "AssumedRole", "arn": "arn:aws:sts::123456789012:assumed-role/vpce-guard-spoke/vpce-guard",
+        "sessionContext": {"sessionIssuer": {"type": "Role", "userName": "vpce-guard-spoke",
+                                             "arn": "arn:aws:iam::123456789012:role/vpce-guard-spoke"}}}
+
+    result = invoke(event, SPOKE_ROLE_NAME="vpce-guard-spoke")
+
+    assert result["disposition"] == "skipped"
+    assert GUARD_SID not in _policy(ec2, world.ids["s3_endpoint"])
+    assert "own_role_lookalike" not in capsys.readouterr().out
+
+
+def test_an_unexpected_error_still_leaves_a_ledger_record_and_fails_for_a_retry(
+        invoke: Invoke, world: SpineWorld, ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken(**_: Any) -> None:
+        raise RuntimeError("something nobody expected")
+
+    botocore_hooks.install(monkeypatch, "before-call.ec2.DescribeRouteTables", broken)
+
+    with pytest.raises(RuntimeError, match="nobody expected"):
+        invoke(render_event("modify-vpc-endpoint.json", world.mapping()))
+
+    intake = ledger_table.query(KeyConditionExpression=Key("pk").eq(f"EVENT#{ACCOUNT}#{REGION}"))["Items"]
+    assert [i["status"] for i in intake] == ["failed"]
+    assert "RuntimeError: something nobody expected" in intake[0]["reason"]

@@ -325,6 +325,9 @@ def test_rollback_restores_the_exact_before_policy_and_refuses_when_it_changed_s
     rb = next(r for r in _history(ledger_table, endpoint) if r["record_type"] == "rollback")
     assert rb["status"] == "remediated" and rb["details"]["rolls_back"] == fix["sk"]
     assert rb["after"]["policy_document"] == original
+    state = ledger_table.get_item(Key={"pk": f"RES#{ACCOUNT}#{REGION}#{endpoint}", "sk": f"STATE#{POLICY_RULE}"})
+    assert state["Item"]["status"] == "non_compliant", "the state says the finding is open again, at once"
+    assert state["Item"]["last_evaluation"] == rb["sk"]
 
     # Fixed again (the sweep or the next change), then someone edits the policy: a rollback of that fix
     # would destroy their edit, so it is refused and nothing is written.
@@ -356,11 +359,14 @@ def test_rollback_of_a_route_table_fix_removes_only_what_the_fix_added(
     assert _route_tables(ec2, endpoint) == tables_before
 
 
-def test_an_exemption_lasts_at_most_a_year_and_must_be_in_the_future(aws_env: None, ledger_table: Any) -> None:
+def test_an_exemption_lasts_at_most_a_year_and_must_be_in_the_future(aws_env: None, ledger_table: Any,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
     base = ["exemptions", "add", "--scope", "account", "--target", ACCOUNT, "--reason", "x" * 5, "--owner", "me"]
-    for when in (["--days", "400"], ["--expires", (datetime.now(UTC) - timedelta(days=1)).isoformat()]):
-        with pytest.raises(SystemExit):
-            admin.main(["--exemptions-table", TABLES["ExemptionsTable"], *base, *when])
+    for when, says in ((["--days", "400"], "at most 366 days"),
+                       (["--expires", (datetime.now(UTC) - timedelta(days=1)).isoformat()], "in the future")):
+        assert admin.main(["--exemptions-table", TABLES["ExemptionsTable"], *base, *when]) == 2, "a usage error"
+        [line] = capsys.readouterr().err.splitlines()
+        assert says in line
     _admin(*base, "--days", "30")
     registry = ExemptionRegistry(boto3.resource("dynamodb", region_name=REGION).Table(TABLES["ExemptionsTable"]))
     [entry] = registry.list()

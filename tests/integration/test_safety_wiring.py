@@ -44,6 +44,12 @@ IDENTITIES = {
                                         f"arn:aws:iam::{OTHER}:role/{SPOKE_ROLE}2", f"{SPOKE_ROLE}2")),
     "our-path-other-account": (True, _identity("AssumedRole", f"arn:aws:sts::{OTHER}:assumed-role/fn-role/x",
                                                f"arn:aws:iam::{OTHER}:role/vpce-guard/fn-role", "fn-role")),
+    "spoke-name-at-another-path": (True, _identity(
+        "AssumedRole", f"arn:aws:sts::{OTHER}:assumed-role/{SPOKE_ROLE}/vpce-guard",
+        f"arn:aws:iam::{OTHER}:role/ops/{SPOKE_ROLE}", SPOKE_ROLE)),
+    "spoke-role-in-another-session": (True, _identity(
+        "AssumedRole", f"arn:aws:sts::{OTHER}:assumed-role/{SPOKE_ROLE}/mallory",
+        f"arn:aws:iam::{OTHER}:role/{SPOKE_ROLE}", SPOKE_ROLE)),
     # ours: dropped
     "spoke-remediation-role": (False, _identity(
         "AssumedRole", f"arn:aws:sts::{OTHER}:assumed-role/{SPOKE_ROLE}/vpce-guard",

@@ -1,6 +1,6 @@
 """README.md and docs/ stay true to the repository and to each other.
 
-README.md is the front door (at most MAX_README_LINES lines): two quick-start commands and what they need, a
+README.md is the front door (at most MAX_README_LINES lines): three quick-start commands and what they need, a
 table of contents that links every file in docs/, and the rule table. docs/configuration.md documents every
 template parameter and declared environment variable; every `make` target and Python module the docs name
 exists; every relative link between the docs resolves, anchors included (GitHub's heading slugs); no document
@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from devkit import cli as vpce_guard_cli
 from devkit import template
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,10 +88,10 @@ def test_readme_has_the_front_door_sections_and_a_picture_of_the_flow() -> None:
     assert "```mermaid" in README
 
 
-def test_quick_start_is_exactly_two_commands() -> None:
-    block = re.search(r"```sh\n(.*?)```", _section(README, "Quick start"), flags=re.S).group(1)
-    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
-    assert commands == ["make demo", "make test"]
+def test_quick_start_is_the_demo_the_command_and_the_tests() -> None:
+    blocks = re.findall(r"```sh[^\n]*\n(.*?)```", _section(README, "Quick start"), flags=re.S)
+    commands = [line.split("#")[0].strip() for block in blocks for line in block.strip().splitlines()]
+    assert commands == ["make demo", ".venv/bin/vpce-guard --help", "make test"]
 
 
 def test_quick_start_says_what_it_needs_and_what_skips() -> None:
@@ -136,6 +137,9 @@ def test_make_targets_and_python_modules_named_exist(path: Path) -> None:
         assert (ROOT / package / f"{module}.py").is_file(), f"{path.name} names {package}.{module}"
     for module in set(re.findall(r"python -m vpce_guard\.([a-z_]+)", text)):
         assert (ROOT / "layers" / "vpce_guard" / "vpce_guard" / f"{module}.py").is_file(), module
+    subcommands = set(vpce_guard_cli.build_parser()._subparsers._group_actions[0].choices)  # type: ignore[union-attr]
+    for name in set(re.findall(r"(?:`|bin/)vpce-guard ([a-z][a-z-]+)", text)):
+        assert name in subcommands, f"{path.name} names `vpce-guard {name}`, which is not a subcommand"
 
 
 # -- links and headings ------------------------------------------------------------------------------------

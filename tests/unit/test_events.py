@@ -227,14 +227,29 @@ def with_detail(name: str, **changes: Any) -> dict[str, Any]:
 _DROP = object()
 
 
-def test_account_and_region_come_from_detail_first() -> None:
+def test_account_and_region_must_agree_between_envelope_and_record() -> None:
     event = load("modify-vpc-endpoint.json")
     event["account"] = "111122223333"  # the envelope's view of the sender
-    event["region"] = "eu-west-1"
+    event["region"] = "eu-central-2"  # forwarding keeps the region the call was made in
     event["detail"]["recipientAccountId"] = "111122223333"
     event["detail"]["awsRegion"] = "eu-central-2"
     targets = acted(event)
     assert (targets.account, targets.region) == ("111122223333", "eu-central-2")
+
+    event["region"] = "eu-west-1"
+    result = parse(event)
+    assert result.disposition == "rejected"
+    assert "is not the region the event came from" in result.reason
+
+
+@pytest.mark.parametrize("envelope", ["", "not-an-account"])
+def test_an_event_without_a_well_formed_envelope_account_is_rejected(envelope: str) -> None:
+    """The envelope's account is what EventBridge vouches for; without it, `detail` cannot be checked."""
+    event = load("modify-vpc-endpoint.json")
+    event["account"] = envelope
+    result = parse(event)
+    assert result.disposition == "rejected" and result.targets is None
+    assert "envelope account" in result.reason
 
 
 def test_an_event_claiming_another_account_than_the_one_it_came_from_is_rejected() -> None:

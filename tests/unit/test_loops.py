@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from vpce_guard.loops import OwnRoles, own_change, parse_role
+from vpce_guard.loops import OwnRoles, lookalike, own_change, parse_role
 from vpce_guard.models import Trigger
 
 HUB = "123456789012"
@@ -18,10 +18,29 @@ OWN = OwnRoles(hub_account=HUB, hub_role_names=frozenset({"vpce-guard-OnChangeFu
     Trigger(actor_arn=f"arn:aws:sts::{HUB}:assumed-role/vpce-guard-OnChangeFunctionRole-ABC/fn"),
     Trigger(actor_arn=f"arn:aws:sts::{HUB}:assumed-role/vpce-guard-RollbackFunctionRole-XYZ/fn",
             issuer_arn=f"arn:aws:iam::{HUB}:role/vpce-guard/vpce-guard-RollbackFunctionRole-XYZ"),
-    Trigger(issuer_arn="arn:aws-us-gov:iam::444455556666:role/ops/vpce-guard-remediation"),
+    Trigger(actor_arn="arn:aws-us-gov:sts::444455556666:assumed-role/vpce-guard-remediation/vpce-guard",
+            issuer_arn="arn:aws-us-gov:iam::444455556666:role/vpce-guard-remediation"),
 ])
 def test_own_roles_are_recognised(trigger: Trigger) -> None:
     assert own_change(trigger, OWN)
+    assert lookalike(trigger, OWN) is None
+
+
+@pytest.mark.parametrize("trigger", [
+    # The spoke role's name at another path: any account can create it there.
+    Trigger(actor_arn="arn:aws:sts::999999999999:assumed-role/vpce-guard-remediation/vpce-guard",
+            issuer_arn="arn:aws:iam::999999999999:role/ops/vpce-guard-remediation"),
+    # The right role in a session vpce-guard did not open.
+    Trigger(actor_arn="arn:aws:sts::999999999999:assumed-role/vpce-guard-remediation/x",
+            issuer_arn="arn:aws:iam::999999999999:role/vpce-guard-remediation"),
+    # The name alone, without the session issuer that would carry the path.
+    Trigger(actor_arn="arn:aws:sts::999999999999:assumed-role/vpce-guard-remediation/vpce-guard"),
+    # Our hub path in another account.
+    Trigger(issuer_arn="arn:aws:iam::444455556666:role/vpce-guard/vpce-guard-OnChangeFunctionRole-ABC"),
+])
+def test_look_alikes_of_our_roles_are_acted_on_and_flagged(trigger: Trigger) -> None:
+    assert own_change(trigger, OWN) is None
+    assert lookalike(trigger, OWN)
 
 
 @pytest.mark.parametrize("trigger", [
@@ -31,8 +50,6 @@ def test_own_roles_are_recognised(trigger: Trigger) -> None:
     Trigger(actor_arn="arn:aws:iam::444455556666:root"),
     Trigger(actor_arn=None, issuer_arn=None),
     Trigger(actor_arn="ec2.amazonaws.com"),
-    # Same path, other account: not ours (only the hub's roles carry our path).
-    Trigger(issuer_arn="arn:aws:iam::444455556666:role/vpce-guard/vpce-guard-OnChangeFunctionRole-ABC"),
     # Same role name as the function, other account: not ours.
     Trigger(actor_arn="arn:aws:sts::444455556666:assumed-role/vpce-guard-OnChangeFunctionRole-ABC/x"),
     # A role whose name merely starts like ours.
@@ -46,4 +63,4 @@ def test_role_arns_keep_their_path_and_session_arns_do_not() -> None:
     role = parse_role("arn:aws:iam::123456789012:role/a/b/name")
     assert role is not None and (role.name, role.path) == ("name", "/a/b/")
     session = parse_role("arn:aws:sts::123456789012:assumed-role/name/session")
-    assert session is not None and (session.name, session.path) == ("name", None)
+    assert session is not None and (session.name, session.path, session.session) == ("name", None, "session")

@@ -108,5 +108,73 @@ def test_the_exemptions_table_keeps_its_history_and_expires_entries() -> None:
     assert table["DeletionPolicy"] == "Retain"
     assert table["Properties"]["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
     assert table["Properties"]["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
-    deny = table["Properties"]["ResourcePolicy"]["Fn::If"][1]["PolicyDocument"]["Statement"][0]
-    assert deny["Effect"] == "Deny" and "dynamodb:PutItem" in deny["Action"]
+    statements = table["Properties"]["ResourcePolicy"]["PolicyDocument"]["Statement"]
+    writes = statements[1]["Fn::If"]
+    assert writes[0] == "HasExemptionAdmins", "only named admins write entries, when named"
+    assert writes[1]["Effect"] == "Deny" and "dynamodb:PutItem" in writes[1]["Action"]
+
+
+@pytest.mark.parametrize("table", ["LedgerTable", "ExemptionsTable"])
+def test_the_audit_tables_cannot_be_deleted_by_accident(table: str) -> None:
+    assert RESOURCES[table]["DeletionPolicy"] == "Retain"
+    assert RESOURCES[table]["Properties"]["DeletionProtectionEnabled"] is True
+
+
+def test_the_exemptions_policy_protects_the_table_and_itself_whatever_the_parameters() -> None:
+    """Deletion protection is only as strong as who may turn it off: outside this stack's own updates, nobody
+    may delete the table, turn protection off, or replace or remove the policy that says so."""
+    [protect] = [s for s in RESOURCES["ExemptionsTable"]["Properties"]["ResourcePolicy"]["PolicyDocument"]["Statement"]
+                 if s.get("Sid") == "ProtectTableAndThisPolicy"]
+    assert protect["Effect"] == "Deny" and protect["Principal"] == "*"
+    assert set(protect["Action"]) == {"dynamodb:DeleteTable", "dynamodb:UpdateTable", "dynamodb:PutResourcePolicy",
+                                      "dynamodb:DeleteResourcePolicy"}
+    assert protect["Condition"] == {"ForAllValues:StringNotEquals": {"aws:CalledVia": "cloudformation.amazonaws.com"}}
+
+
+def test_endpoint_creation_is_limited_to_aws_services_in_hub_and_spoke() -> None:
+    """The opt-in creation of required endpoints must never create one to an endpoint service some account
+    publishes (ec2:VpceServiceOwner)."""
+    spoke = template.load(template.ROOT / "templates" / "spoke.yaml")
+
+    def statements(node: Any) -> list[dict[str, Any]]:
+        if isinstance(node, dict):
+            own = [node] if node.get("Sid") == "CreateEndpointsToAwsServicesOnly" else []
+            return own + [s for v in node.values() for s in statements(v)]
+        if isinstance(node, list):
+            return [s for v in node for s in statements(v)]
+        return []
+
+    for tpl in (TPL, spoke):
+        found = statements(tpl["Resources"])
+        assert found, "the opt-in creation grant is where the role is"
+        for stmt in found:
+            assert stmt["Condition"] == {"StringEquals": {"ec2:VpceServiceOwner": "amazon"}}
+            assert all("vpc-endpoint" in json.dumps(r) for r in stmt["Resource"])
+
+
+def test_writes_to_the_mode_overrides_parameter_raise_an_alarm() -> None:
+    """Writing {"*": "off"} to the overrides parameter would turn vpce-guard off without a deploy: every write
+    is matched by a rule on SSM's Parameter Store Change events, and an alarm watches the rule's matches."""
+    from moto.events.models import EventPattern
+
+    parameter = template.parameter_values(TPL)["ModeOverridesParameter"]
+    rule = RESOURCES["ModeOverridesChangedRule"]["Properties"]
+    pattern = json.loads(json.dumps(rule["EventPattern"]).replace('{"Ref": "ModeOverridesParameter"}',
+                                                                  json.dumps(parameter)))
+    matcher = EventPattern.load(json.dumps(pattern))
+
+    def change(name: str) -> dict[str, Any]:
+        return {"source": "aws.ssm", "detail-type": "Parameter Store Change",
+                "detail": {"name": name, "type": "String", "operation": "Update"}}
+
+    assert matcher.matches_event(change(parameter))
+    assert not matcher.matches_event(change("/someone/else"))
+    alarm = ALARMS["ModeOverridesChangedAlarm"]
+    assert (alarm["Namespace"], alarm["MetricName"]) == ("AWS/Events", "MatchedEvents")
+    assert alarm["Dimensions"] == [{"Name": "RuleName", "Value": {"Ref": "ModeOverridesChangedRule"}}]
+    assert alarm["Threshold"] == 1 and alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+@pytest.mark.parametrize("metric", ["mode_overrides_invalid", "own_role_lookalike", "conflict"])
+def test_every_alert_the_code_emits_has_an_alarm(metric: str) -> None:
+    assert any(a["Namespace"] == "VpceGuard" and a["MetricName"] == metric for a in ALARMS.values()), metric

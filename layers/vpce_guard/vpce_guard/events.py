@@ -576,15 +576,24 @@ def _decide(event: dict[str, Any]) -> tuple[str, str, Targets | None]:
     # `detail` is whatever the sender wrote, while EventBridge itself sets the envelope's account to the
     # account the event came from: an event claiming another account is a forgery (a member account
     # steering the hub into a third account), never acted on.
+    # The envelope's account and region are required and must agree with the record's: an event without them
+    # (or naming another account or region in `detail`) cannot be told apart from one steering the hub.
+    if not ACCOUNT_PATTERN.fullmatch(parsed.account):
+        return REJECTED, f"invalid or missing envelope account {_show(parsed.account)}", None
     account = detail.recipient_account_id or parsed.account
-    region = detail.aws_region or parsed.region
     if not ACCOUNT_PATTERN.fullmatch(account):
         return REJECTED, f"invalid account id {_show(account)}", None
-    if parsed.account and account != parsed.account:
+    if account != parsed.account:
         return REJECTED, (f"recipientAccountId {_show(account)} is not the account the event came from "
                           f"({_show(parsed.account)})"), None
+    if not REGION_PATTERN.fullmatch(parsed.region):
+        return REJECTED, f"invalid or missing envelope region {_show(parsed.region)}", None
+    region = detail.aws_region or parsed.region
     if not REGION_PATTERN.fullmatch(region):
         return REJECTED, f"invalid region {_show(region)}", None
+    if region != parsed.region:
+        return REJECTED, (f"awsRegion {_show(region)} is not the region the event came from "
+                          f"({_show(parsed.region)})"), None
 
     try:
         fields = _extract(detail)

@@ -117,10 +117,17 @@ class LedgerRecord(BaseModel):
     observed_at: str | None = None
     #: The resource no longer exists (deleted endpoint): its state item expires with the history.
     resource_gone: bool = False
+    #: For records that are not evaluations (a rollback): the (resource, rule) state they leave, if any.
+    state_status: Status | None = None
 
     @property
     def observed(self) -> str:
         return self.observed_at or self.time
+
+    @property
+    def current_status(self) -> Status:
+        """The status its state item holds: the evaluation's, or what a non-evaluation record leaves."""
+        return self.state_status or self.status
 
     @property
     def state_key(self) -> tuple[str, str]:
@@ -145,12 +152,12 @@ class LedgerRecord(BaseModel):
             "resource_type": self.resource_type,
             "vpc_id": self.vpc_id,
             "rule_id": self.rule_id,
-            "status": self.status.value,
+            "status": self.current_status.value,
             "reason": self.reason,
             "last_evaluation": self.sk,
             "time": self.time,
             "observed_at": self.observed,
-            "gsi1pk": f"STATUS#{self.status.value}",
+            "gsi1pk": f"STATUS#{self.current_status.value}",
             "gsi1sk": f"{self.account}#{self.region}#{self.rule_id}#{self.resource_id}",
         }
         if self.status in OPEN_STATUSES:  # the sparse index of open findings by account-region (OPEN_INDEX)
@@ -352,8 +359,8 @@ class Ledger:
         states: dict[tuple[str, str], LedgerRecord] = {}
         for r in records:
             history[(r.pk, r.sk)] = r.to_item()
-            if (r.record_type == "evaluation" and r.rule_id != RESOURCE_EXISTS_RULE
-                    and (with_state is None or with_state(r))):
+            if r.state_status is not None or (r.record_type == "evaluation" and r.rule_id != RESOURCE_EXISTS_RULE
+                                              and (with_state is None or with_state(r))):
                 # A later record of the same (resource, rule) in this batch supersedes an earlier one.
                 states[r.state_key] = r
         report = WriteReport()
@@ -375,10 +382,10 @@ class Ledger:
         for key in sorted(written):
             r = states[key]
             was = status_of(known.get(key))
-            if was is not r.status:
+            if was is not r.current_status:
                 report.changes.append(StatusChange(
                     account=r.account, region=r.region, resource_id=r.resource_id, resource_type=r.resource_type,
-                    rule_id=r.rule_id, previous=was, current=r.status, record=r))
+                    rule_id=r.rule_id, previous=was, current=r.current_status, record=r))
         if report.superseded:
             logger.info("state items left as they are: a more recent observation is stored",
                         extra={"keys": [f"{pk} {sk}" for pk, sk in report.superseded[:20]]})

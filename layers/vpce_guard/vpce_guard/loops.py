@@ -5,9 +5,14 @@ the second fence, for events that reach the function another way (a replay, a ma
 someone else wrote, a pattern edited by hand). A remediator that reacts to its own changes can loop for
 ever (users of other tools have paid for millions of invocations that way).
 
-Ours are: the function's own role (from sts:GetCallerIdentity), any role of the hub account under the IAM
-path the template gives every function role (`OWN_ROLE_PATH`, e.g. the rollback function's role), and the
-spoke remediation role (`SPOKE_ROLE_NAME`) in any account.
+Ours are, matched exactly (a role's name alone proves nothing: any account can create a role of any name):
+- the spoke remediation role: a session named `aws.ROLE_SESSION_NAME` of the role `SPOKE_ROLE_NAME` at path
+  `/` (CloudTrail's session issuer carries the path), in any account;
+- the hub's roles: any role of the hub account under the IAM path the template gives every function role
+  (`OWN_ROLE_PATH`), and the running function's own role (from sts:GetCallerIdentity).
+A caller that looks like one of these but is not (the spoke role's name at another path or with another
+session name, a role under our path in another account) is acted on like anyone, and `lookalike` says why so
+the pipeline can alarm: someone may be trying to hide changes behind our name.
 """
 
 from __future__ import annotations
@@ -17,7 +22,12 @@ from dataclasses import dataclass
 
 from .models import Trigger
 
-_ASSUMED_ROLE = re.compile(r"arn:aws[a-z-]*:sts::(?P<account>[0-9]{12}):assumed-role/(?P<name>[^/]+)/.+")
+_ASSUMED_ROLE = re.compile(r"arn:aws[a-z-]*:sts::(?P<account>[0-9]{12}):assumed-role/(?P<name>[^/]+)/(?P<session>.+)")
+#: The session name vpce-guard gives every spoke role session (aws.ROLE_SESSION_NAME; not imported, so this
+#: module stays free of boto3).
+SPOKE_SESSION_NAME = "vpce-guard"
+#: The spoke template creates its role without a path.
+SPOKE_ROLE_PATH = "/"
 _ROLE = re.compile(r"arn:aws[a-z-]*:iam::(?P<account>[0-9]{12}):role(?P<path>/(?:[^/]+/)*)(?P<name>[^/]+)")
 
 
@@ -26,6 +36,7 @@ class RoleRef:
     account: str
     name: str
     path: str | None = None  # known only from a role ARN (an assumed-role ARN drops the path)
+    session: str | None = None  # known only from an assumed-role ARN
 
 
 def parse_role(arn: str | None) -> RoleRef | None:
@@ -34,7 +45,7 @@ def parse_role(arn: str | None) -> RoleRef | None:
         return None
     m = _ASSUMED_ROLE.fullmatch(arn)
     if m:
-        return RoleRef(m["account"], m["name"])
+        return RoleRef(m["account"], m["name"], session=m["session"])
     m = _ROLE.fullmatch(arn)
     if m:
         return RoleRef(m["account"], m["name"], m["path"])
@@ -53,17 +64,42 @@ class OwnRoles:
 
 def own_change(trigger: Trigger, own: OwnRoles) -> str | None:
     """Pure: why this event was caused by vpce-guard itself, or None if it was not."""
-    for arn in (trigger.actor_arn, trigger.issuer_arn):
-        role = parse_role(arn)
+    actor, issuer = parse_role(trigger.actor_arn), parse_role(trigger.issuer_arn)
+    if actor is not None and own.spoke_role_name and _is_spoke_session(actor, issuer, own):
+        return (f"change made by the vpce-guard remediation role {actor.name} in {actor.account}; "
+                "ignored so a fix never triggers another (no loops)")
+    for role in (actor, issuer):
+        if role is None or not own.hub_account or role.account != own.hub_account:
+            continue
+        if role.name in own.hub_role_names:
+            return f"change made by vpce-guard: this function's own role {role.name}; ignored to avoid a loop"
+        if role.path is not None and own.hub_role_path and role.path == own.hub_role_path:
+            return (f"change made by vpce-guard role {role.path}{role.name} of the hub account; "
+                    "ignored to avoid a loop")
+    return None
+
+
+def _is_spoke_session(actor: RoleRef | None, issuer: RoleRef | None, own: OwnRoles) -> bool:
+    """The spoke role at its path, in a session vpce-guard opened: both ARNs of the event agree on it."""
+    return (actor is not None and issuer is not None and actor.account == issuer.account
+            and actor.name == issuer.name == own.spoke_role_name
+            and issuer.path == SPOKE_ROLE_PATH and actor.session == SPOKE_SESSION_NAME)
+
+
+def lookalike(trigger: Trigger, own: OwnRoles) -> str | None:
+    """Pure: for a change that is not ours, why it looks like ours (None: it does not). Acted on all the same;
+    worth an alarm, since a role named like ours in a member account would hide changes from a looser check."""
+    if own_change(trigger, own):
+        return None
+    actor, issuer = parse_role(trigger.actor_arn), parse_role(trigger.issuer_arn)
+    for role in (actor, issuer):
         if role is None:
             continue
         if own.spoke_role_name and role.name == own.spoke_role_name:
-            return (f"change made by the vpce-guard remediation role {role.name} in {role.account}; "
-                    "ignored so a fix never triggers another (no loops)")
-        if own.hub_account and role.account == own.hub_account:
-            if role.name in own.hub_role_names:
-                return f"change made by vpce-guard: this function's own role {role.name}; ignored to avoid a loop"
-            if role.path is not None and own.hub_role_path and role.path == own.hub_role_path:
-                return (f"change made by vpce-guard role {role.path}{role.name} of the hub account; "
-                        "ignored to avoid a loop")
+            return (f"caller {trigger.actor_arn or trigger.issuer_arn} is named like the vpce-guard remediation role "
+                    f"but is not it (path {issuer.path if issuer else 'unknown'}, session "
+                    f"{actor.session if actor else 'unknown'})")
+        if (role.path is not None and own.hub_role_path and role.path == own.hub_role_path
+                and own.hub_account and role.account != own.hub_account):
+            return f"caller {trigger.issuer_arn} carries vpce-guard's role path {role.path} outside the hub account"
     return None

@@ -5,6 +5,7 @@ An event, a sweep unit and a manual invoke differ only in how they find their Ta
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -137,6 +138,12 @@ class Runtime:
     def flap_policy(self) -> flapping.FlapPolicy:
         return flapping.FlapPolicy(self.settings.flap_max_fixes, timedelta(minutes=self.settings.flap_window_minutes))
 
+    def in_function(self, context: Any) -> Runtime:
+        """This runtime, told the running function's ARN (the Lambda context's): the own account without
+        sts:GetCallerIdentity (aws.SessionFactory.adopt_function_arn). Returns itself."""
+        self.factory.adopt_function_arn(getattr(context, "invoked_function_arn", "") or "")
+        return self
+
     def own_roles(self, trigger: Trigger | None = None) -> loops.OwnRoles:
         """Our own identities, for the loop check of `trigger` (None: complete).
 
@@ -176,7 +183,13 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         result = RunResult(parsed.raw_account, parsed.raw_region, parsed.disposition, parsed.reason)
         result.ledger_items = _write_ledger(rt, [record]).items
         return result
-    own = loops.own_change(parsed.trigger, rt.own_roles(parsed.trigger))
+    own_roles = rt.own_roles(parsed.trigger)
+    own = loops.own_change(parsed.trigger, own_roles)
+    suspicious = None if own else loops.lookalike(parsed.trigger, own_roles)
+    if suspicious:
+        logger.warning(f"acting on a look-alike of vpce-guard's own roles: {suspicious}",
+                       extra={"event_id": parsed.trigger.event_id, "actor_arn": parsed.trigger.actor_arn})
+        telemetry.emit_alert(telemetry.OWN_ROLE_LOOKALIKE)
     if own:
         logger.info(f"event skipped: {own}", extra={"event_id": parsed.trigger.event_id,
                                                     "actor_arn": parsed.trigger.actor_arn})
@@ -190,7 +203,18 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         logger.info(f"waiting {wait:.1f} s for the creator of the resource to finish configuring it",
                     extra={"event_id": parsed.trigger.event_id, "event_name": parsed.trigger.event_name})
         rt.sleep(wait)
-    result = run_targets(rt, parsed.targets, parsed.trigger)
+    try:
+        result = run_targets(rt, parsed.targets, parsed.trigger)
+    except Exception as exc:
+        # Whatever went wrong (a bug, an error no handler expected), the invocation leaves a record before it
+        # fails: Lambda retries it, and its dead-letter queue keeps the event.
+        reason = f"run failed unexpectedly, nothing further recorded: {type(exc).__name__}: {exc}"
+        logger.exception(reason, extra={"event_id": parsed.trigger.event_id})
+        record = ledger.intake_record(parsed.trigger, account=parsed.targets.account, region=parsed.targets.region,
+                                      status=Status.FAILED, reason=reason, ttl_days=rt.settings.ledger_ttl_days)
+        with contextlib.suppress(ClientError, BotoCoreError):  # the original error is what matters
+            rt.ledger.write([record])
+        raise
     if parsed.not_acted:
         result.ledger_items += _write_ledger(rt, [_not_acted_record(rt, parsed, parsed.targets)]).items
     if result.retryable:
@@ -401,14 +425,7 @@ def _net_changes(changes: list[ledger.StatusChange], intents: ledger.WriteReport
 
 def _read(rt: Runtime, targets: Targets) -> tuple[aws.AwsContext, RuleContext, Snapshot]:
     ctx = rt.factory.context(targets.account, targets.region)
-    rule_ctx = RuleContext(
-        allowed_org_ids=rt.org_ids(targets.region),
-        org_account_ids=frozenset(rt.settings.org_account_ids),
-        exclude_tag_key=rt.settings.exclude_tag_key,
-        exclude_tag_value=rt.settings.exclude_tag_value,
-        aws_owned_resource_arns=rt.settings.aws_owned_resource_arns,
-        **network_rule_settings(rt.settings),
-    )
+    rule_ctx = RuleContext.from_settings(rt.settings, allowed_org_ids=rt.org_ids(targets.region))
     return ctx, rule_ctx, inventory.take_snapshot(ctx, targets, reads=reads_of(rt.active_rules()),
                                                   requires_endpoints=_has_profiles(rule_ctx))
 
@@ -445,19 +462,6 @@ def _record_intents(rt: Runtime, steps: list[plan.Step], trigger: Trigger, targe
 
 def _intent_key(record: ledger.LedgerRecord) -> tuple[str, str, object]:
     return record.resource_id, record.rule_id, record.details.get("step")
-
-
-def network_rule_settings(settings: Settings) -> dict[str, Any]:
-    """RuleContext fields of the network rules (profiles, opt-in fixes, ingress sources), from the settings."""
-    return {
-        "profiles": settings.profile_catalogue(),
-        "default_profiles": settings.default_profiles,
-        "profiles_tag_key": settings.profiles_tag_key,
-        "create_missing_endpoints": settings.create_missing_endpoints,
-        "add_endpoint_ingress": settings.add_endpoint_ingress,
-        "endpoint_ingress_cidrs": settings.endpoint_ingress_cidrs,
-        "endpoint_ingress_source_groups": settings.endpoint_ingress_source_groups,
-    }
 
 
 def _kind(resource_id: str) -> str:

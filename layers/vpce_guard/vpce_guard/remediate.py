@@ -54,11 +54,35 @@ def _add_route_tables(ec2: Any, action: Action) -> None:
     ec2.modify_vpc_endpoint(VpcEndpointId=action.resource_id, AddRouteTableIds=list(action.params["route_table_ids"]))
 
 
+class AssociationLost(BotoCoreError):
+    """A blackhole fix removed an association and could not put it back: those subnets have no route to the
+    service. Raised after a second attempt to add it, with both errors."""
+
+    fmt = "{message}"
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message=message)
+
+
 def _reassociate_route_tables(ec2: Any, action: Action) -> None:
-    """Rewrites a blackholed endpoint route the supported way: drop the association, then add it again."""
+    """Rewrites a blackholed endpoint route the supported way: drop the association, then add it again.
+
+    Between the two calls the tables' subnets have no route to the service at all, so an add that fails is
+    tried once more at once (the association must come back before anything else); only if that fails too is
+    the fix failed, with an error that names the tables left without the route."""
     tables = list(action.params["route_table_ids"])
     ec2.modify_vpc_endpoint(VpcEndpointId=action.resource_id, RemoveRouteTableIds=tables)
-    ec2.modify_vpc_endpoint(VpcEndpointId=action.resource_id, AddRouteTableIds=tables)
+    try:
+        ec2.modify_vpc_endpoint(VpcEndpointId=action.resource_id, AddRouteTableIds=tables)
+    except (ClientError, BotoCoreError) as first:
+        logger.warning("re-adding the association failed; restoring it", extra={
+            "resource_id": action.resource_id, "route_table_ids": tables, "error": str(first)})
+        try:
+            ec2.modify_vpc_endpoint(VpcEndpointId=action.resource_id, AddRouteTableIds=tables)
+        except (ClientError, BotoCoreError) as again:
+            raise AssociationLost(
+                f"route table(s) {', '.join(tables)} were disassociated from {action.resource_id} and could not be "
+                f"associated again: their subnets have no route to the service ({first}; then {again})") from again
 
 
 def _set_private_dns(ec2: Any, action: Action) -> None:

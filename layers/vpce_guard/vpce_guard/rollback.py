@@ -155,8 +155,11 @@ def run(rt: Runtime, request: RollbackRequest) -> RollbackResult:
         result = RollbackResult(FAILED, f"rollback of {request.record_sk} failed", request, before=before,
                                 after=observed, error=error)
         status = Status.FAILED
+    # Restored: the finding the remediation closed is open again, and the state says so at once (not only after
+    # the next evaluation), so the open-findings index and the report show it.
     result.ledger_sk = _record(rt, request, rule_id, record, status=status, reason=result.reason, actions=actions,
-                               before=before, after=observed, error=error, warning=result.warning)
+                               before=before, after=observed, error=error, warning=result.warning,
+                               reopens=reached)
     return result
 
 
@@ -180,7 +183,8 @@ def _refix_warning(rt: Runtime, request: RollbackRequest, rule_id: str, current:
 
 def _record(rt: Runtime, request: RollbackRequest, rule_id: str, record: Mapping[str, Any] | None, *,
             status: Status, reason: str, actions: tuple[Action, ...] = (), before: dict[str, Any] | None = None,
-            after: dict[str, Any] | None = None, error: str | None = None, warning: str | None = None) -> str:
+            after: dict[str, Any] | None = None, error: str | None = None, warning: str | None = None,
+            reopens: bool = False) -> str:
     now = rt.clock()
     when = ledger.stamp(now)
     details: dict[str, Any] = {"rolls_back": request.record_sk}
@@ -196,7 +200,8 @@ def _record(rt: Runtime, request: RollbackRequest, rule_id: str, record: Mapping
         vpc_id=record.get("vpc_id") if record else None, rule_id=rule_id, status=status, reason=reason[:2000],
         trigger=Trigger(source="manual", event_name="Rollback", actor_arn=request.requested_by),
         before=before or {}, after=after or {}, actions=[a.model_dump(mode="json") for a in actions], error=error,
-        details=details, time=when, expires_at=int(now.timestamp()) + rt.settings.ledger_ttl_days * 86400,
+        details=details, time=when, expires_at=ledger.expires_at(now, rt.settings.ledger_ttl_days),
+        state_status=Status.NON_COMPLIANT if reopens else None,
     )
     rt.ledger.write([rec])
     return rec.sk

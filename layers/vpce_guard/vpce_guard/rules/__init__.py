@@ -6,11 +6,15 @@ Adding a rule is one module that calls `@register`; the pipeline, the planner an
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 from .. import profiles
 from ..config import aws_owned_resources_in
 from ..models import Finding, Snapshot, Vpc
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 RuleFn = Callable[[Snapshot, "RuleContext"], list[Finding]]
 
@@ -25,7 +29,14 @@ SNAPSHOT_PARTS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_service
 
 @dataclass(frozen=True)
 class RuleContext:
-    """Configuration the rules read (never AWS): allowed organizations and opt-outs."""
+    """Configuration the rules read (never AWS): allowed organizations and opt-outs.
+
+    Kept apart from `Settings` on purpose: rules are pure functions tested on hand-built contexts (Settings
+    needs a ledger table and validates a whole function environment), and a context holds resolved values
+    (the organization ids looked up in AWS, the parsed profile catalogue) with defaults of its own (no
+    AWS-owned exemption unless asked). Its fields are not copied one by one: `from_settings` takes every
+    field Settings has under the same name, so a new setting for the rules is one field here and one there.
+    """
 
     allowed_org_ids: frozenset[str]
     org_account_ids: frozenset[str] = frozenset()
@@ -44,6 +55,14 @@ class RuleContext:
     #: Sources interface endpoints must accept HTTPS from (both empty: the CIDRs of the endpoint's VPC).
     endpoint_ingress_cidrs: tuple[str, ...] = ()
     endpoint_ingress_source_groups: tuple[str, ...] = ()
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, allowed_org_ids: frozenset[str]) -> RuleContext:
+        """The context of a run: every field Settings has by the same name, plus what is resolved for the run
+        (the allowed organizations; `org_account_ids` as a set; the profile catalogue, parsed)."""
+        same = {f.name: getattr(settings, f.name) for f in fields(cls) if f.name in type(settings).model_fields}
+        return cls(**{**same, "allowed_org_ids": allowed_org_ids,
+                      "org_account_ids": frozenset(settings.org_account_ids), "profiles": settings.profile_catalogue()})
 
     def excluded(self, tags: dict[str, str]) -> bool:
         return tags.get(self.exclude_tag_key, "").strip().lower() == self.exclude_tag_value

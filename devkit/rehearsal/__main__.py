@@ -1,0 +1,5 @@
+import sys
+
+from devkit.rehearsal.run import main
+
+sys.exit(main())
