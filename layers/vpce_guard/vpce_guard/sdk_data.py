@@ -46,7 +46,7 @@ SERVICE_OPERATIONS: Mapping[str, frozenset[str]] = {
 #: Services whose entries of the endpoints file are kept (every partition's regions are kept whole).
 ENDPOINT_SERVICES: frozenset[str] = frozenset({
     "ec2", "ssm", "sts", "dynamodb", "organizations", "sqs", "sns", "events", "securityhub", "lambda", "logs",
-    "monitoring", "xray", "config", "s3",
+    "monitoring", "xray", "config", "s3", "cloudformation", "iam", "kms", "cloudtrail", "scheduler",
 })
 
 DATA_DIR = Path(__file__).resolve().parent / "_sdk_data"
