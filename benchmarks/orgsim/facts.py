@@ -182,8 +182,9 @@ ASSUMPTIONS = (
     Assumption("EC2 buckets left to vpce-guard", "half of each bucket and of its refill",
                "the account's other tools (Terraform, consoles, other scanners) draw on the same per-API buckets; "
                "the simulation lets them use the other half all the time"),
-    Assumption("CPU of this machine = one Lambda vCPU", "calibrated CPU seconds x 1,769 / memory (MB)",
-               "Lambda gives a 512 MB function 29% of a vCPU; Graviton2 and this x86 core are taken as equal"),
+    Assumption("a core of the calibrating machine = one Lambda vCPU", "calibrated CPU seconds x 1,769 / memory (MB)",
+               "Lambda gives a 512 MB function 29% of a vCPU; Graviton2 and the calibrating x86 core are taken "
+               "as equal"),
     Assumption("latencies", "log-normal per API family (table above)",
                "AWS publishes none for these APIs; the sensitivity row doubles EC2's"),
     Assumption("unit mix per account (17 Regions)",

@@ -266,7 +266,7 @@ class AwsConditions:
     latency_scale: float = 1.0
     bucket_share: float = 0.5
     memory_mb: int = 512
-    #: Client-side CPU per call (botocore building and parsing), seconds on this machine.
+    #: Client-side CPU per call (botocore building and parsing), seconds on the calibrating machine.
     cpu_per_call: float = 0.002
 
 
