@@ -117,8 +117,7 @@ class Runtime:
     @property
     def ledger(self) -> ledger.Ledger:
         if self._ledger is None:
-            session: boto3.Session = self.factory._base
-            table = session.resource("dynamodb", config=aws.RETRY_CONFIG).Table(self.settings.ledger_table)
+            table = aws.dynamodb(self.factory._base).Table(self.settings.ledger_table)
             self._ledger = ledger.Ledger(table)
         return self._ledger
 
@@ -151,8 +150,7 @@ class Runtime:
     def exemptions(self) -> exemptions.ExemptionRegistry | None:
         """The hub's exemption registry (None when no table is configured)."""
         if self._exemptions is None and self.settings.exemptions_table:
-            base: boto3.Session = self.factory._base
-            table = base.resource("dynamodb", config=aws.RETRY_CONFIG).Table(self.settings.exemptions_table)
+            table = aws.dynamodb(self.factory._base).Table(self.settings.exemptions_table)
             self._exemptions = exemptions.ExemptionRegistry(table, self.organizations)
         return self._exemptions
 
@@ -165,17 +163,37 @@ class Runtime:
     def flap_policy(self) -> flapping.FlapPolicy:
         return flapping.FlapPolicy(self.settings.flap_max_fixes, timedelta(minutes=self.settings.flap_window_minutes))
 
-    def own_roles(self) -> loops.OwnRoles:
-        """Our own identities (sts:GetCallerIdentity once per cold start), for the loop check."""
+    def in_function(self, context: Any) -> Runtime:
+        """This runtime, told the running function's ARN (the Lambda context's): the own account without
+        sts:GetCallerIdentity (aws.SessionFactory.adopt_function_arn). Returns itself."""
+        self.factory.adopt_function_arn(getattr(context, "invoked_function_arn", "") or "")
+        return self
+
+    def own_roles(self, trigger: Trigger | None = None) -> loops.OwnRoles:
+        """Our own identities, for the loop check of `trigger` (None: complete).
+
+        The function's own role name takes sts:GetCallerIdentity. It decides only about a role session of the
+        hub account whose role path the event does not show (every hub function role has the template's
+        RolePath, and CloudTrail's session issuer carries it), so it is asked for, once per cold start, only
+        for such an event."""
+        hub = self.factory.own_account
         if self._own_roles is None:
+            self._own_roles = loops.OwnRoles(hub_account=hub, hub_role_path=self.settings.own_role_path,
+                                             spoke_role_name=self.settings.spoke_role_name)
+        roles = self._own_roles
+        if not roles.hub_role_names and (trigger is None or _role_name_decides(trigger, hub)):
             me = loops.parse_role(self.factory.own_arn)
-            self._own_roles = loops.OwnRoles(
-                hub_account=self.factory.own_account,
-                hub_role_names=frozenset({me.name}) if me else frozenset(),
-                hub_role_path=self.settings.own_role_path,
-                spoke_role_name=self.settings.spoke_role_name,
-            )
-        return self._own_roles
+            if me:
+                self._own_roles = roles = replace(roles, hub_role_names=frozenset({me.name}))
+        return roles
+
+
+def _role_name_decides(trigger: Trigger, hub: str) -> bool:
+    """Whether only a role's name can tell if it is ours: a hub-account role session whose path is unknown."""
+    actor, issuer = loops.parse_role(trigger.actor_arn), loops.parse_role(trigger.issuer_arn)
+    path_known = {issuer.name} if issuer is not None and issuer.path is not None else set()
+    return any(r is not None and r.account == hub and r.path is None and r.name not in path_known
+               for r in (actor, issuer))
 
 
 def handle_event(rt: Runtime, event: Any) -> RunResult:
@@ -190,8 +208,9 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         result = RunResult(parsed.raw_account, parsed.raw_region, parsed.disposition, parsed.reason)
         result.ledger_items = _write_ledger(rt, [record]).items
         return result
-    own = loops.own_change(parsed.trigger, rt.own_roles())
-    suspicious = None if own else loops.lookalike(parsed.trigger, rt.own_roles())
+    own_roles = rt.own_roles(parsed.trigger)
+    own = loops.own_change(parsed.trigger, own_roles)
+    suspicious = None if own else loops.lookalike(parsed.trigger, own_roles)
     if suspicious:
         logger.warning(f"acting on a look-alike of vpce-guard's own roles: {suspicious}",
                        extra={"event_id": parsed.trigger.event_id, "actor_arn": parsed.trigger.actor_arn})
