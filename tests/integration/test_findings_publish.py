@@ -161,7 +161,6 @@ def test_a_sweep_that_changes_nothing_publishes_nothing(
     assert second.changes == []
     later = [c.name for c in recorder.calls[seen:] if c.stage == "call"]
     assert [c for c in later if c.split(".")[0] in publishing] == []
-    assert later.count("dynamodb.BatchGetItem") == 1  # the one read the sweep makes anyway
     assert "ec2.DescribeVpcEndpoints" in later
 
 
