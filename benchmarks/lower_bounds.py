@@ -45,9 +45,8 @@ from devkit.paging import pages
 #: Parts of a snapshot a rule can read beyond the endpoints themselves.
 ALL_READS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services"})
 LEDGER_BATCH = 25
-#: State items of an account-region (the by-place index projects about 600 bytes of each) in one 1 MB page of
-#: a Query.
-STATES_PER_PAGE = 1500
+#: Open state items (about 600 bytes each) in one 1 MB page of a Query.
+OPEN_ITEMS_PER_PAGE = 1500
 
 
 def needed_reads() -> frozenset[str]:
@@ -174,15 +173,16 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
 
 def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpoints: int, ledger_items: int,
                 reads: frozenset[str], to_fix: int = 0, vpcs_with_interface_endpoints: int | None = None,
-                state_keys: int = 0) -> Bound:
+                state_keys: int = 0, open_items: int = 0) -> Bound:
     """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint; and, for a
-    ledger that records changes (`state_keys` (resource, rule) pairs evaluated), their current states: what
-    changed, and what is open that the sweep no longer sees, both from one read of the account-region's states
-    by 1 MB pages."""
+    ledger that records changes (`state_keys` (resource, rule) pairs evaluated), their current state read in
+    batches of 100."""
     b = Bound()
+    b.add("dynamodb:BatchGetItem", math.ceil(state_keys / 100),
+          "current state of each (resource, rule) evaluated, to write only what changed")
     if state_keys:
-        b.add("dynamodb:Query", 1 + state_keys // STATES_PER_PAGE, "the account-region's current states (one "
-              "Query, by 1 MB pages): what changed, and the open findings the sweep no longer sees")
+        b.add("dynamodb:Query", 1 + open_items // OPEN_ITEMS_PER_PAGE, "the account-region's open findings "
+              "(one Query, by 1 MB pages), to close those the sweep no longer sees")
     b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
     if "route_tables" in reads:
         b.add("ec2:DescribeRouteTables", pages("ec2", "DescribeRouteTables", route_tables), "all route tables")

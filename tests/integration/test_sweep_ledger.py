@@ -59,9 +59,8 @@ def test_a_sweep_of_an_unchanged_estate_writes_one_checks_item_listing_every_eva
     assert checks["count"] == sum(_evaluations(second).values())
     assert checks["trigger"]["source"] == "sweep" and checks["expires_at"] > 0
     assert second.ledger_items == 1 == sum(calls.batch_write_items)
-    # The state items were compared after one Query of the account-region's states, not read one by one.
-    assert calls.count("dynamodb", "Query") == 1 and calls.count("dynamodb", "BatchGetItem") == 0
-    assert calls.count("dynamodb", "GetItem") == 0
+    # The state items were compared with one BatchGetItem (up to 100 keys), not read one by one.
+    assert calls.count("dynamodb", "BatchGetItem") == 1 and calls.count("dynamodb", "GetItem") == 0
 
 
 def test_a_sweep_writes_history_for_what_changed_and_lists_the_rest_as_checked(
@@ -150,36 +149,32 @@ def ledger_module_records(outcome: Any, when: Any) -> list[Any]:
     return records_for([outcome], Trigger(source="event"), account=ACCOUNT, region=REGION, ttl_days=1, now=when)
 
 
-def test_a_repeat_sweep_reads_every_state_of_its_account_region_with_one_query(
+def test_what_is_open_in_an_account_region_is_one_query_of_the_open_index(
         ec2: Any, org_id: str, ledger_table: Any) -> None:
-    """What changed and what is open come from one Query of the by-place index (every state item of the
-    account-region), not a BatchGetItem per 100 evaluations plus a Query per open status."""
-    from vpce_guard.ledger import PLACE_INDEX, place
+    """Closing unseen findings reads the account-region's open state items with one Query of the sparse
+    open-by-place index (only open state items are in it), not one Query per open status."""
+    from vpce_guard.ledger import OPEN_INDEX, open_place
 
     left = seed_vpc(ec2, REGION, cidr="10.1.0.0/16", name="left", with_ssm=False, dns_support=False)
     seed_vpc(ec2, REGION, cidr="10.2.0.0/16", name="kept", s3_policy=confined_policy(org_id), associate_all=True)
     rt = pipeline.Runtime(Settings(ledger_table=TABLE, mode=Mode.DRY_RUN))
-    first = _sweep(rt)
-    indexed = ledger_table.query(IndexName=PLACE_INDEX,
-                                 KeyConditionExpression=Key("place").eq(place(ACCOUNT, REGION)))["Items"]
-    states = {(i["rule_id"], i["resource_id"]): i["status"] for i in indexed}
-    assert states == {(rule, res): status for rule, status, res in _evaluations(first)}
-    assert {"status", "reason", "observed_at", "time"} <= set(indexed[0])
+    _sweep(rt)
+    indexed = ledger_table.query(IndexName=OPEN_INDEX,
+                                 KeyConditionExpression=Key("open_place").eq(open_place(ACCOUNT, REGION)))["Items"]
+    ledger = Ledger(ledger_table)
+    open_now = {(i["resource_id"], i["rule_id"]) for s in ("dry_run", "non_compliant", "failed", "flapping",
+                                                           "pending") for i in ledger.current(s)}
+    assert {(i["resource_id"], i["rule_id"]) for i in indexed} == open_now and open_now
+    assert all("open_place" not in i for i in ledger.current("compliant"))
 
     ec2.delete_vpc_endpoints(VpcEndpointIds=[left.ids["s3_endpoint"]])
-    with count_api_calls() as calls:
-        _sweep(rt)
-    assert calls.count("dynamodb", "Query") == 1, calls.by_operation()
-    assert calls.count("dynamodb", "BatchGetItem") == 0, calls.by_operation()
-    ledger = Ledger(ledger_table)
-    assert left.ids["s3_endpoint"] not in {i["resource_id"] for i in ledger.current("dry_run")}, "no longer open"
-
-    # What the sweep no longer sees at all is closed from the same states (here: every open one).
     with count_api_calls() as calls:
         report = ledger.close_unseen(account=ACCOUNT, region=REGION, seen=set(),
                                      rules=[r.id for r in rt.active_rules()],
                                      before=pipeline.datetime.now(pipeline.UTC), trigger=Trigger(source="sweep"),
                                      ttl_days=30)
     assert calls.count("dynamodb", "Query") == 1, calls.by_operation()
-    assert report.items and {c.current.value for c in report.changes} == {"not_applicable"}
-    assert not [i for i in ledger.states_in(ACCOUNT, REGION).values() if i["status"] == "dry_run"]
+    assert report.items
+    after = ledger_table.query(IndexName=OPEN_INDEX,
+                               KeyConditionExpression=Key("open_place").eq(open_place(ACCOUNT, REGION)))["Items"]
+    assert after == [], "closed states leave the index"

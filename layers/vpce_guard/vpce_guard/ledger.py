@@ -71,12 +71,10 @@ TRANSACT_BYTES = 3_500_000
 RESOURCE_EXISTS_RULE = "resource-exists"
 #: Fields of a state item that a write compares (read with BatchGetItem before it).
 STATE_FIELDS = ("pk", "sk", "status", "reason", "observed_at")
-#: Index of the state items by account-region: every state item carries `place` (<account>#<region>) and
-#: `place_key` (<rule>#<resource>), so a sweep reads every current state of its account-region with one Query
-#: (1 MB pages, a few thousand states each), for both what changed and what is open, instead of a BatchGetItem
-#: per 100 evaluations plus a Query per open status. It projects the fields a sweep compares and closes
-#: (template.yaml: LedgerTable).
-PLACE_INDEX = "by-place"
+#: Sparse index of the open state items by account-region: only a state item whose status is open carries
+#: `open_place` (<account>#<region>), so what is open in an account-region is one Query, paginated by 1 MB,
+#: whatever the number of statuses or of other items (template.yaml: LedgerTable).
+OPEN_INDEX = "open-by-place"
 #: Unchanged evaluations listed per checks item: resource ids of about 25 bytes keep it far below DynamoDB's
 #: 400 KB item limit.
 CHECKS_PER_ITEM = 2000
@@ -162,8 +160,9 @@ class LedgerRecord(BaseModel):
             "gsi1pk": f"STATUS#{self.current_status.value}",
             "gsi1sk": f"{self.account}#{self.region}#{self.rule_id}#{self.resource_id}",
         }
-        item["place"] = place(self.account, self.region)  # PLACE_INDEX
-        item["place_key"] = f"{self.rule_id}#{self.resource_id}"
+        if self.status in OPEN_STATUSES:  # the sparse index of open findings by account-region (OPEN_INDEX)
+            item["open_place"] = open_place(self.account, self.region)
+            item["open_key"] = f"{self.rule_id}#{self.resource_id}"
         if self.resource_gone:
             item["expires_at"] = self.expires_at
         return _dynamo_safe(item)
@@ -255,8 +254,8 @@ def parse_stamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
-def place(account: str, region: str) -> str:
-    """The key of an account-region in PLACE_INDEX."""
+def open_place(account: str, region: str) -> str:
+    """The key of an account-region in OPEN_INDEX."""
     return f"{account}#{region}"
 
 
@@ -472,23 +471,20 @@ class Ledger:
 
     def close_unseen(self, *, account: str, region: str, seen: set[tuple[str, str]], rules: Iterable[str],
                      before: datetime, trigger: Trigger, ttl_days: int, now: datetime | None = None,
-                     observed: datetime | None = None,
-                     states: Mapping[tuple[str, str], dict[str, Any]] | None = None) -> WriteReport:
+                     observed: datetime | None = None) -> WriteReport:
         """After a sweep of a whole account-region: open findings it did not see again are closed.
 
         A resource deleted while its event was lost, or one that left a rule's scope (a VPC whose last gateway
         endpoint went, a VPC whose profiles were removed), keeps its last state item, and `findings` would
-        list it for ever. Every open state item of the account-region (`states`, as `states_in` read them for
-        the sweep; else one Query on PLACE_INDEX) whose (resource, rule) the sweep did not evaluate becomes
-        `not_applicable`, with a history record, unless its rule is off (its states are kept as they were) or it
-        was written after the sweep began (an event about something the sweep could not have seen). Returns
-        items written."""
+        list it for ever. Every open state item of the account-region (one Query on OPEN_INDEX, which holds
+        the open ones only) whose (resource, rule) the sweep did not evaluate becomes `not_applicable`, with a
+        history record, unless its rule is off (its states are kept as they were) or it was written after
+        the sweep began (an event about something the sweep could not have seen). Returns items written."""
         active = set(rules)
         cutoff = stamp(before)
         closed: list[Outcome] = []
         previous: dict[tuple[str, str], dict[str, Any]] = {}
-        current = states.values() if states is not None else self.states_in(account, region).values()
-        for item in current:
+        for item in self.open_in(account, region):
             if item.get("status") in {s.value for s in OPEN_STATUSES}:
                 key = (item["pk"], item.get("rule_id", ""))
                 if key in seen or item.get("rule_id") not in active or str(item.get("time", "")) >= cutoff:
@@ -586,17 +582,12 @@ class Ledger:
             cond = cond & Key("gsi1sk").begins_with(prefix)
         yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
 
-    def states_in(self, account: str, region: str) -> dict[tuple[str, str], dict[str, Any]]:
-        """Every state item of an account-region by (pk, sk): one Query on PLACE_INDEX, paginated (1 MB pages).
-
-        An index is read eventually consistently: a state written a moment ago may not be in it yet. A sweep
-        that compares with it writes a record more (never a newer observation less: state writes are
-        conditional on the observation time), and the change that made such a state is an event of its own."""
+    def open_in(self, account: str, region: str) -> Iterator[dict[str, Any]]:
+        """The open state items of an account-region: one Query on OPEN_INDEX, paginated."""
         from boto3.dynamodb.conditions import Key
 
-        cond = Key("place").eq(place(account, region))
-        return {(i["pk"], i["sk"]): i for i in self._query({"IndexName": PLACE_INDEX, "KeyConditionExpression": cond},
-                                                          None)}
+        cond = Key("open_place").eq(open_place(account, region))
+        yield from self._query({"IndexName": OPEN_INDEX, "KeyConditionExpression": cond}, None)
 
     def activity(self, status: Status | str, since: datetime, until: datetime, *,
                  on_page: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:

@@ -337,15 +337,8 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     steps = plan.make_plan(findings, rt.mode_for, guards)
     steps, recheck_failed = _recheck(rt, ctx, rule_ctx, targets, steps, guards=guards)
     gone = _gone(snapshot)
-    # The state items the run may write are read once, before anything is written: a sweep of a whole
-    # account-region reads all of its states in one Query of the by-place index (which also says what is open, to
-    # close what the sweep no longer sees); anything else reads its keys (BatchGetItem, 100 a call).
-    in_place: dict[tuple[str, str], dict[str, Any]] | None = None
-    if trigger.source == "sweep" and targets.everything:
-        in_place = rt.ledger.states_in(targets.account, targets.region)
-        previous = {key: in_place.get(key, {}) for key in _state_keys(steps, targets)}
-    else:
-        previous = rt.ledger.states(_state_keys(steps, targets))
+    # The state items the run may write are read once, before anything is written (BatchGetItem, 100 a call).
+    previous = rt.ledger.states(_state_keys(steps, targets))
     pending, intents = _record_intents(rt, steps, trigger, targets, previous=previous, read_at=read_at)
     result.outcomes = remediate.execute(steps, ctx)
     result.retryable = recheck_failed or any(o.retryable for o in result.outcomes)
@@ -370,7 +363,7 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
             report += rt.ledger.close_unseen(
                 account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
                 rules=[r.id for r in rt.active_rules()], before=began, trigger=trigger,
-                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), observed=read_at, states=in_place)
+                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), observed=read_at)
     else:
         report = _write_ledger(rt, records, previous=previous)
     result.ledger_items = report.items
