@@ -160,7 +160,7 @@ class LedgerRecord(BaseModel):
             "gsi1pk": f"STATUS#{self.current_status.value}",
             "gsi1sk": f"{self.account}#{self.region}#{self.rule_id}#{self.resource_id}",
         }
-        if self.status in OPEN_STATUSES:  # the sparse index of open findings by account-region (OPEN_INDEX)
+        if self.current_status in OPEN_STATUSES:  # the sparse index of open findings by account-region (OPEN_INDEX)
             item["open_place"] = open_place(self.account, self.region)
             item["open_key"] = f"{self.rule_id}#{self.resource_id}"
         if self.resource_gone:
@@ -394,7 +394,9 @@ class Ledger:
     def _put(self, history: list[dict[str, Any]], states: dict[tuple[str, str], dict[str, Any]]) -> tuple[
             set[tuple[str, str]], list[tuple[str, str]]]:
         """History items unconditionally, state items on condition of their observation time. One transaction
-        when everything fits in one; else history in batches and states in transactions, side by side.
+        when everything fits in one; else history in batches side by side, then the states in transactions of
+        100, one after another (a write this large is a first sweep: rare, and each call already carries 100
+        items; moto, the tests' DynamoDB, is not safe for concurrent transactions either).
         Returns (state keys written, state keys refused because a newer observation was stored meanwhile)."""
         if not states:
             side_by_side(self._write_batch, [history[i:i + BATCH_SIZE] for i in range(0, len(history), BATCH_SIZE)])
@@ -407,7 +409,8 @@ class Ledger:
             chunks = _transact_chunks([(item, True) for item in states.values()])
         written: set[tuple[str, str]] = set()
         refused: list[tuple[str, str]] = []
-        for done, lost in side_by_side(self._transact, chunks):
+        for chunk in chunks:
+            done, lost = self._transact(chunk)
             written |= done
             refused += lost
         return written, refused
