@@ -17,7 +17,7 @@ SAM_STAMP := $(SAM_VENV)/.installed
 # dependencies are per architecture), so sam-build passes it to both.
 ARCH ?= arm64
 
-.PHONY: venv test lint validate demo bench bench-quick clean sam-venv sam-build sam-check local-image \
+.PHONY: venv test lint validate demo bench bench-quick bench-org clean sam-venv sam-build sam-check local-image \
 	local-image-stop local-image-clean local-invoke test-container report sandbox rehearsal
 
 # The pinned requirements, then this checkout as an editable install without dependencies (they are the pinned
@@ -38,7 +38,7 @@ $(CHECKOV_STAMP): requirements/checkov.txt requirements/checkov-constraints.txt
 
 ## The whole test suite (unit, integration under moto, end-to-end against a moto server) plus lint.
 test: lint
-	$(PY) -m pytest -n 2 -q -m "not container and not rehearsal"
+	$(PY) -m pytest -n 2 -q -m "not container and not rehearsal and not calibration"
 
 ## ruff, cfn-lint and checkov (CloudFormation checks on the SAM template; suppressions are justified inline
 ## in the template's Metadata). checkov runs offline (--skip-download): no guideline links, same checks.
@@ -68,6 +68,13 @@ $(C7N_STAMP): benchmarks/requirements-c7n.txt
 
 bench: $(STAMP) $(C7N_STAMP)
 	$(PY) -m benchmarks.run
+
+## The organization-scale simulation (docs/org-scale.md): calibrates on the real sweep worker against a moto
+## server, simulates 100 / 1,000 / 5,000 accounts x 17 Regions, writes benchmarks/results/org-scale.{json,md} and
+## docs/org-scale.md's table, then checks the model against the calibration runs (tests/calibration). ~10 min.
+bench-org: $(STAMP)
+	$(PY) -m benchmarks.bench_org
+	$(PY) -m pytest -q -m calibration tests/calibration
 
 bench-quick: $(STAMP) $(C7N_STAMP)
 	$(PY) -m benchmarks.run --quick

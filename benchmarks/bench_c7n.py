@@ -105,11 +105,21 @@ def run_c7n(url: str, org_id: str, workdir: Path) -> dict[str, Any]:
             "calls": json.loads(calls_file.read_text()) if calls_file.exists() else {}}
 
 
-def run_vpce_guard(url: str, policy_only: bool = False) -> dict[str, Any]:
+#: moto copies the whole table for every TransactWriteItems (to roll back); a first sweep's state writes sent side
+#: by side then queue past the client's read timeout on a loaded machine, so the first sweep sends one at a time.
+FIRST_SWEEP_ENV = {"PARALLEL_CALLS": "1", "BENCH_PATIENT_WITH_MOTO": "1"}
+
+
+def run_vpce_guard(url: str, org_id: str, policy_only: bool = False,
+                   extra_env: dict[str, str] | None = None) -> dict[str, Any]:
+    """One sweep unit in a fresh process, configured as template.yaml configures a deployment (the allowed
+    organization is OrganizationId's), in dry_run."""
     extra = {"MODE_OVERRIDES_PARAMETER": POLICY_ONLY_PARAMETER} if policy_only else {}
-    env = _env(url, {"LEDGER_TABLE": TABLE, "MODE": "dry_run", "POWERTOOLS_LOG_LEVEL": "ERROR",
-                     "POWERTOOLS_TRACE_DISABLED": "true", "POWERTOOLS_METRICS_DISABLED": "true",
-                     "POWERTOOLS_SERVICE_NAME": "vpce-guard", "PYTHONPATH": str(ROOT), **extra})
+    extra.update(extra_env or {})
+    env = _env(url, {"LEDGER_TABLE": TABLE, "MODE": "dry_run", "ALLOWED_ORG_IDS": org_id,
+                     "POWERTOOLS_LOG_LEVEL": "ERROR", "POWERTOOLS_TRACE_DISABLED": "true",
+                     "POWERTOOLS_METRICS_DISABLED": "true", "POWERTOOLS_SERVICE_NAME": "vpce-guard",
+                     "PYTHONPATH": str(ROOT), **extra})
     start, cpu = time.perf_counter(), _children_cpu()
     proc = subprocess.run([sys.executable, "-m", "benchmarks.sweep_once", ACCOUNT, REGION], env=env,
                           capture_output=True, text=True, cwd=ROOT, check=False)
@@ -169,12 +179,12 @@ def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
         org_id, truth, every = seed(n_vpcs)
         boto3.client("ssm", region_name=REGION).put_parameter(
             Name=POLICY_ONLY_PARAMETER, Type="String", Value=json.dumps({"*": "off", POLICY_RULE: "dry_run"}))
-        first = run_vpce_guard(url)  # an empty ledger: every evaluation is new
+        first = run_vpce_guard(url, org_id, extra_env=FIRST_SWEEP_ENV)  # an empty ledger: every evaluation is new
         c7n_runs, guard_runs, policy_runs, floor_runs = [], [], [], []
         for _ in range(repeats):
             c7n_runs.append(run_c7n(url, org_id, Path(tmp)))
-            guard_runs.append(run_vpce_guard(url))
-            policy_runs.append(run_vpce_guard(url, policy_only=True))
+            guard_runs.append(run_vpce_guard(url, org_id))
+            policy_runs.append(run_vpce_guard(url, org_id, policy_only=True))
             floor_runs.append(run_floor(url))
     c7n_s = statistics.median(r["seconds"] for r in c7n_runs)
     last_c7n = c7n_runs[-1]

@@ -27,6 +27,7 @@ import subprocess
 import sys
 import tempfile
 from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -83,11 +84,28 @@ FIRST_EVENT_FUNCTION = "OnChangeFunction"
 FIRST_EVENT_FILE = "modify-vpc-endpoint.json"
 
 
-def first_event_times(fn: template.FunctionSpec, python: list[str], extra_paths: list[str], ledger_table: str,
+#: Where the cold-start target is measured from (issue 16's starting point, ~605 ms of CPU to the first result
+#: when it was filed): its on-change function and layer, built by its own Makefile, run in the same run,
+#: alternately with today's, so the ratio is not at the mercy of this shared machine's load.
+BASELINE_COMMIT = "549462e"
+
+
+@dataclass(frozen=True)
+class Variant:
+    """A build of the on-change function to time: its code, the layer folders, its template."""
+
+    name: str
+    fn: template.FunctionSpec
+    paths: list[str]
+    tpl: dict[str, Any]
+
+
+def first_event_times(variants: list[Variant], python: list[str], ledger_table: str,
                       runs: int = RUNS) -> dict[str, Any]:
     """Cold start to the first result: a fresh process imports the handler, then handles one event (a change
     to a compliant S3 gateway endpoint) against a moto server: the import and the first event, separately.
-    Moving work from the import into the first event shows here."""
+    Moving work from the import into the first event shows here. Each variant's environment is its template's
+    with OrganizationId set, as every deployment has it; the variants take turns, run after run."""
     import boto3
 
     from devkit.moto_server import moto_server
@@ -95,7 +113,7 @@ def first_event_times(fn: template.FunctionSpec, python: list[str], extra_paths:
 
     from .harness import REGION, environment
 
-    samples = []
+    samples: dict[str, list[dict[str, Any]]] = {v.name: [] for v in variants}
     with moto_server() as url, environment({"AWS_ENDPOINT_URL": url}):
         org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
             "Organization"]["Id"]
@@ -103,21 +121,65 @@ def first_event_times(fn: template.FunctionSpec, python: list[str], extra_paths:
         world = seed_vpc(boto3.client("ec2", region_name=REGION), REGION, s3_policy=confined_policy(org_id),
                          associate_all=True, dns_hostnames=True)
         event = render_event(FIRST_EVENT_FILE, world.mapping())
-        probe = _probe_spec(fn)
-        if extra_paths:
-            probe["paths"] = [str(fn.code_dir), *extra_paths]
-        probe.update(function=fn.logical_id, context_file=str(ROOT / "devkit" / "lambda_context.py"))
-        probe["env"] = {**probe["env"], "AWS_ENDPOINT_URL": url}
+        probes = {}
+        for v in variants:
+            spec = template.function_spec(v.fn.logical_id, resources={"LedgerTable": ledger_table},
+                                          overrides={"OrganizationId": org_id}, tpl=v.tpl)
+            spec = replace(spec, code_dir=v.fn.code_dir)
+            probe = _probe_spec(spec)
+            probe["paths"] = [str(spec.code_dir), *v.paths]
+            probe.update(function=spec.logical_id, context_file=str(ROOT / "devkit" / "lambda_context.py"))
+            probe["env"] = {**probe["env"], "AWS_ENDPOINT_URL": url}
+            probes[v.name] = probe
         for i in range(runs):
-            probe["event"] = {**event, "id": f"{event['id'][:-6]}{i:06d}"}  # a new delivery every time
-            out = subprocess.run([*python, "-c", _FIRST_EVENT_PROBE, json.dumps(probe)], capture_output=True,
-                                 text=True, check=True, env=_clean_env(), cwd=tempfile.gettempdir())
-            samples.append(json.loads(out.stdout.strip().splitlines()[-1]))
-    med = {k: round(statistics.median(s[k] for s in samples), 1)
-           for k in ("import_cpu_ms", "import_wall_ms", "event_cpu_ms", "event_wall_ms")}
-    return {"function": fn.logical_id, "event": FIRST_EVENT_FILE, "runs": runs, **med,
-            "total_cpu_ms": round(med["import_cpu_ms"] + med["event_cpu_ms"], 1),
-            "statuses": samples[-1]["statuses"], "load_average": round(os.getloadavg()[0], 2)}
+            for j, v in enumerate(variants):
+                probe = probes[v.name]
+                # A new delivery every time (a repeated id would be answered by idempotency).
+                probe["event"] = {**event, "id": f"{event['id'][:-8]}{i:06d}{j:02d}"}
+                out = subprocess.run([*python, "-c", _FIRST_EVENT_PROBE, json.dumps(probe)], capture_output=True,
+                                     text=True, check=False, env=_clean_env(), cwd=tempfile.gettempdir())
+                if out.returncode != 0:
+                    raise RuntimeError(f"{v.name}: the first-event probe failed: {out.stderr[-3000:]}")
+                samples[v.name].append(json.loads(out.stdout.strip().splitlines()[-1]))
+    out: dict[str, Any] = {"function": variants[0].fn.logical_id, "event": FIRST_EVENT_FILE, "runs": runs,
+                           "load_average": round(os.getloadavg()[0], 2)}
+    for v in variants:
+        med = {k: round(statistics.median(s[k] for s in samples[v.name]), 1)
+               for k in ("import_cpu_ms", "import_wall_ms", "event_cpu_ms", "event_wall_ms")}
+        row = {**med, "total_cpu_ms": round(med["import_cpu_ms"] + med["event_cpu_ms"], 1),
+               "statuses": samples[v.name][-1]["statuses"]}
+        if v is variants[0]:
+            out.update(row)
+        else:
+            out[v.name] = row
+    if len(variants) > 1:
+        base = out[variants[1].name]
+        out["baseline_commit"] = BASELINE_COMMIT
+        out["ratio_to_baseline"] = round(out["total_cpu_ms"] / base["total_cpu_ms"], 3)
+    return out
+
+
+def baseline_variant(workdir: Path, extra_paths: list[str]) -> Variant | None:
+    """The on-change function of BASELINE_COMMIT with its layer as its own Makefile builds it (None: that
+    commit is not in this clone's history)."""
+    tree = workdir / "baseline"
+    tree.mkdir(parents=True, exist_ok=True)
+    archive = subprocess.run(["git", "-C", str(ROOT), "archive", BASELINE_COMMIT], capture_output=True, check=False)
+    if archive.returncode != 0:
+        return None
+    subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    tpl = template.load(tree / "template.yaml")
+    fn = template.function_spec(FIRST_EVENT_FUNCTION, resources={"LedgerTable": "vpce-guard-ledger"}, tpl=tpl)
+    fn = replace(fn, code_dir=tree / "functions" / "on_change")
+    paths = [str(tree / "layers" / "vpce_guard")]
+    if extra_paths:  # built with its own Makefile, like today's layer; the same runtime folder after it
+        layer = workdir / "baseline-layer"
+        layer.mkdir(parents=True, exist_ok=True)
+        subprocess.run(["make", "-s", "-C", str(tree / "layers" / "vpce_guard"), "build-VpceGuardLayer",
+                        f"ARTIFACTS_DIR={layer}", "LAMBDA_ARCH=x86_64", "LAMBDA_PYTHON=3.13",
+                        f"PIP={PY313} -m pip"], check=True, capture_output=True, text=True)
+        paths = [str(layer / "python"), *extra_paths[1:]]
+    return Variant(f"baseline {BASELINE_COMMIT}", fn, paths, tpl)
 
 
 def _lambda_env(fn: template.FunctionSpec) -> dict[str, str]:
@@ -125,7 +187,7 @@ def _lambda_env(fn: template.FunctionSpec) -> dict[str, str]:
         **fn.environment,
         "AWS_LAMBDA_FUNCTION_NAME": fn.logical_id, "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "512",
         "LAMBDA_TASK_ROOT": str(fn.code_dir), "AWS_EXECUTION_ENV": "AWS_Lambda_python3.13",
-        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_REGION": "us-east-1", "AWS_DEFAULT_REGION": "us-east-1", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
         "AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
         # Lambda runs the X-Ray daemon; nothing is sent during an import, the address only has to parse.
         "AWS_XRAY_DAEMON_ADDRESS": "127.0.0.1:2000", "_X_AMZN_TRACE_ID": "Root=1-00000000-000000000000000000000000",
@@ -270,7 +332,11 @@ def run(runs: int = RUNS) -> dict[str, Any]:
         for fn in _function_specs(tpl, resources):
             imports.append(import_times(fn, python, extra_paths, runs))
             if fn.logical_id == FIRST_EVENT_FUNCTION:
-                first_event = first_event_times(fn, python, extra_paths, resources["LedgerTable"], runs)
+                variants = [Variant("today", fn, extra_paths or [str(d) for d in fn.layer_dirs], tpl)]
+                baseline = baseline_variant(Path(tmp), extra_paths)
+                if baseline is not None:
+                    variants.append(baseline)
+                first_event = first_event_times(variants, python, resources["LedgerTable"], runs)
     return {"interpreter": interpreter, "imports": imports, "first_event": first_event, "artifacts": build_sizes()}
 
 

@@ -127,7 +127,7 @@ def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
     from vpce_guard import aws, config
 
     results: list[EventResult] = []
-    with moto_world() as mw, aws_paging(), environment(_function_env()):
+    with moto_world() as mw, aws_paging(), environment(_function_env(mw.org_id)):
         config.settings.cache_clear()
         handler = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE}).load_handler()
         ctx = LocalLambdaContext(function_name="OnChangeFunction")
@@ -191,9 +191,11 @@ def run(quick: bool = False, files: list[str] | None = None) -> dict[str, Any]:
     }
 
 
-def _function_env() -> dict[str, str]:
-    """The on-change function's environment as template.yaml sets it (quiet logs for the benchmark)."""
+def _function_env(org_id: str) -> dict[str, str]:
+    """The on-change function's environment as template.yaml sets it in a deployment (OrganizationId given;
+    inside Lambda, as the service tells the function), with quiet logs for the benchmark."""
     from devkit import template
 
-    spec = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE})
-    return {**spec.environment, "POWERTOOLS_LOG_LEVEL": "ERROR"}
+    spec = template.function_spec("OnChangeFunction", resources={"LedgerTable": TABLE},
+                                  overrides={"OrganizationId": org_id})
+    return {**spec.environment, "POWERTOOLS_LOG_LEVEL": "ERROR", "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand"}

@@ -66,6 +66,7 @@ def moto_world(server: bool = False) -> Iterator[MotoWorld]:
         org_id = boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")[
             "Organization"]["Id"]
         template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
+        template.create_messaging(boto3.Session(region_name=REGION), template.messaging_for(TABLE))
         try:
             yield MotoWorld(org_id=org_id, ec2=boto3.client("ec2", region_name=REGION))
         finally:
@@ -93,3 +94,29 @@ def median(values: list[float]) -> float:
 
 def ratio(measured: float, bound: float) -> float | None:
     return round(measured / bound, 3) if bound else None
+
+
+def replace_marked(doc: Any, begin: str, end: str, body: str) -> bool:
+    """Put `body` between the `begin` and `end` markers of the text file `doc` (False: no markers there)."""
+    text = doc.read_text() if doc.exists() else ""
+    if begin not in text or end not in text:
+        return False
+    head, rest = text.split(begin, 1)
+    _, tail = rest.split(end, 1)
+    doc.write_text(f"{head}{begin}\n{body}{end}{tail}")
+    return True
+
+
+#: Seconds a benchmark's client waits for a moto server's answer. moto copies the whole table for every
+#: TransactWriteItems (to roll back), so on a loaded machine a first sweep's state writes can take longer than
+#: the product's read timeout (aws.RETRY_CONFIG, meant for AWS). Benchmarks only; never the product.
+MOTO_READ_TIMEOUT = 300
+
+
+def patient_with_moto() -> None:
+    """Give the clients created from now on MOTO_READ_TIMEOUT to read an answer."""
+    from botocore.config import Config
+
+    from vpce_guard import aws
+
+    aws.RETRY_CONFIG = aws.RETRY_CONFIG.merge(Config(read_timeout=MOTO_READ_TIMEOUT))

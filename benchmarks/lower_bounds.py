@@ -36,6 +36,9 @@ Conventions (each stated in docs/performance.md):
   organization is asked about every time: it may have joined since, and acting on a stale "outsider" would
   remove an insider). RemoveAllowedPrincipals and RejectVpcEndpointConnections take lists: one write each per
   service, whatever the number of principals or requests.
+- findings leave the ledger (docs/findings.md) only when their status changes (the state read above tells
+  which): a finding event per change on the hub bus (10 per PutEvents); Security Hub is off by default and
+  nothing here needs a person.
 """
 
 from __future__ import annotations
@@ -45,12 +48,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 
 from devkit.paging import pages
-from vpce_guard.models import OPEN_STATUSES
 
 #: Parts of a snapshot a rule can read beyond the endpoints themselves.
 ALL_READS = frozenset({"route_tables", "vpcs", "vpc_dns", "endpoint_services", "service_configurations",
                        "service_connections"})
 LEDGER_BATCH = 25
+#: Open state items (about 600 bytes each) in one 1 MB page of a Query.
+OPEN_ITEMS_PER_PAGE = 1500
 
 
 def needed_reads() -> frozenset[str]:
@@ -170,6 +174,7 @@ def event_bound(truth: EventTruth, ledger_items: int, reads: frozenset[str]) -> 
         b.add("dynamodb:BatchGetItem", 1, "current state of what was evaluated (status changes, ordering)")
     if truth.to_fix or truth.vpc_fixes:
         b.add("dynamodb:TransactWriteItems", 1, "the fixes, written ahead as pending")
+        b.add("events:PutEvents", 1, "finding events for the statuses that changed (10 per call)")
     ledger_write(b, ledger_items, "ledger")
     return b
 
@@ -215,6 +220,7 @@ def service_event_bound(truth: ServiceEventTruth, ledger_items: int, reads: froz
         for op, n in writes.items():
             b.add(op, n, "one call, however many principals or requests it names")
         b.add("dynamodb:TransactWriteItems", 1, "the fixes, written ahead as pending")
+        b.add("events:PutEvents", 1, "finding events for the statuses that changed (10 per call)")
     if ledger_items:
         b.add("dynamodb:BatchGetItem", 1, "current state of what was evaluated (status changes, ordering)")
     ledger_write(b, ledger_items, "ledger")
@@ -223,7 +229,7 @@ def service_event_bound(truth: ServiceEventTruth, ledger_items: int, reads: froz
 
 def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpoints: int, ledger_items: int,
                 reads: frozenset[str], to_fix: int = 0, vpcs_with_interface_endpoints: int | None = None,
-                state_keys: int = 0, services: int = 0) -> Bound:
+                state_keys: int = 0, open_items: int = 0, services: int = 0) -> Bound:
     """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint; and, for a
     ledger that records changes (`state_keys` (resource, rule) pairs evaluated), their current state read in
     batches of 100."""
@@ -231,8 +237,8 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
     b.add("dynamodb:BatchGetItem", math.ceil(state_keys / 100),
           "current state of each (resource, rule) evaluated, to write only what changed")
     if state_keys:
-        b.add("dynamodb:Query", len(OPEN_STATUSES), "the account-region's open findings, one page per open "
-              "status, to close those the sweep no longer sees")
+        b.add("dynamodb:Query", 1 + open_items // OPEN_ITEMS_PER_PAGE, "the account-region's open findings "
+              "(one Query, by 1 MB pages), to close those the sweep no longer sees")
     b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
     if "service_configurations" in reads:
         b.add("ec2:DescribeVpcEndpointServiceConfigurations",
@@ -255,5 +261,6 @@ def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpo
         b.add("ec2:DescribeVpcEndpoints", math.ceil(to_fix / 200), "read back, 200 ids per call")
         ledger_write(b, 2 * to_fix, "the fixes, written ahead as pending (history and state item each)",
                      state_items=to_fix)
+        b.add("events:PutEvents", math.ceil(to_fix / 10), "a finding event per status changed, 10 per call")
     ledger_write(b, ledger_items, "ledger")
     return b

@@ -7,6 +7,7 @@ the endpoints the policy rule flagged, the calls made, and the time inside the p
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from typing import Any
@@ -51,6 +52,10 @@ def main(account: str, region: str) -> int:
     from vpce_guard.models import Targets, Trigger
 
     imported = time.perf_counter()
+    if os.environ.get("BENCH_PATIENT_WITH_MOTO"):  # a first sweep (benchmarks/harness.py)
+        from .harness import patient_with_moto
+
+        patient_with_moto()
     with aws_paging(), count_api_calls() as calls:
         rt = pipeline.Runtime(Settings.from_env())
         result = pipeline.run_targets(rt, Targets(account=account, region=region, everything=True),

@@ -59,6 +59,9 @@ class ApiCalls:
     #: (start, end) of every call, to tell how much of a wall-clock span was spent waiting on AWS even when
     #: calls overlap (threads): summing `seconds` would count overlapping calls twice.
     intervals: list[tuple[float, float]] = field(default_factory=list)
+    #: Every call as (service, operation, start, end, response bytes), in completion order: what a model of
+    #: the run needs (benchmarks/orgsim: which calls overlap, how large each answer was).
+    spans: list[tuple[str, str, float, float, int]] = field(default_factory=list)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     # -- recording (called from botocore handlers) ------------------------------------------------------
@@ -69,10 +72,11 @@ class ApiCalls:
             if items is not None:
                 self.batch_write_items.append(items)
 
-    def _done(self, service: str, operation: str, start: float, end: float) -> None:
+    def _done(self, service: str, operation: str, start: float, end: float, size: int = 0) -> None:
         with self._lock:
             self.seconds[(service, operation)] += end - start
             self.intervals.append((start, end))
+            self.spans.append((service, operation, start, end, size))
 
     def _attempt(self, service: str, operation: str) -> None:
         with self._lock:
@@ -148,16 +152,17 @@ def _on_before_call(event_name: str, context: dict[str, Any], **_: Any) -> None:
         c._call(service, operation, context.get("client_region"), items)
 
 
-def _on_after_call(event_name: str, context: dict[str, Any], **_: Any) -> None:
+def _on_after_call(event_name: str, context: dict[str, Any], http_response: Any = None, **_: Any) -> None:
     start = context.get(_START_KEY)
     if start is None or not _active:
         return
     end = time.perf_counter()
     service, operation = _names(event_name)
+    size = len(getattr(http_response, "content", b"") or b"") if http_response is not None else 0
     with _active_lock:
         counters = list(_active)
     for c in counters:
-        c._done(service, operation, start, end)
+        c._done(service, operation, start, end, size)
 
 
 def _on_before_send(event_name: str, **_: Any) -> None:

@@ -211,6 +211,7 @@ def run(ctx: cli.Context | None = None) -> int:
         org = seed_org(members=2, regions=REGIONS, seed_hub=False)
         payments, analytics = seed_hub(org.ec2(org.hub, REGION), org.org_id)
         template.create_tables(boto3.client("dynamodb"), template.tables_for(TABLE))
+        template.create_messaging(boto3.Session(), template.messaging_for(TABLE))
         queue_url, _ = create_sweep_queues(boto3.client("sqs"))
         inv = Inventory(org)
         inv.add("hub payments/s3", org.hub, REGION, payments.ids["s3_endpoint"])
@@ -237,7 +238,8 @@ def run(ctx: cli.Context | None = None) -> int:
         service_before = service_state(org, service)
         since = datetime.now(UTC) - timedelta(seconds=1)
         overrides = {"OrganizationId": org.org_id, "SpokeRegions": ",".join(REGIONS)}
-        tables = template.table_env(template.tables_for(TABLE))  # ledger, exemptions, idempotency store
+        # ledger, exemptions, idempotency store; the hub bus and the notification topic
+        tables = template.table_env({**template.tables_for(TABLE), **template.messaging_for(TABLE)})
         env_vars = {fn: {**tables, **({"SWEEP_QUEUE_URL": queue_url} if fn == "SweepFunction" else {})}
                     for fn in ROLE_OF}
 

@@ -1,10 +1,14 @@
 """Read the ledger back: what is wrong now, what happened to one resource, what was fixed when.
 
-    vpce-guard report [--format table|json|csv] [REPORT] (also: python -m devkit.report …)
+    vpce-guard report [--format table|json|csv|asff|ocsf] [REPORT] (also: python -m devkit.report …)
       findings      [--status open|all|STATUS,...] [--account A] [--resource-region R] [--rule RULE] [--summary]
       history       RESOURCE_ID [--account A] [--resource-region R] [--limit N]
       remediations  [--since 24h|7d|2025-03-01[T..]] [--until now|...] [--status remediated|dry_run|failed]
       checks        [--account A] [--resource-region R] [--resource RESOURCE_ID] [--limit N]
+
+`--format asff` prints the findings as AWS Security Finding Format findings (what Security Hub imports) and
+`--format ocsf` as OCSF Compliance Finding events (class 2003), for a SIEM or a data lake (docs/findings.md);
+both apply to `findings`, and read each finding's last history item too (BatchGetItem, 100 keys per call).
 
 Every read is a Query (the by-status index for findings and time windows, the resource's partition for its
 history), never a Scan: the cost grows with what is printed, not with the size of the table. Reads that span
@@ -32,8 +36,9 @@ from typing import Any, TextIO
 from tabulate import tabulate
 
 import devkit  # noqa: F401 - puts the layer on sys.path
-from vpce_guard import cli
-from vpce_guard.ledger import ACTIVITY_STATUSES, Ledger
+from vpce_guard import asff, cli, ocsf
+from vpce_guard.finding_view import FindingView
+from vpce_guard.ledger import ACTIVITY_STATUSES, GET_BATCH_SIZE, Ledger
 from vpce_guard.models import OPEN_STATUSES, Status
 
 FINDING_COLUMNS = ["account", "region", "rule_id", "status", "resource_id", "vpc_id", "time", "reason"]
@@ -43,6 +48,8 @@ ACTIVITY_COLUMNS = ["time", "account", "region", "rule_id", "resource_id", "stat
 CHECKS_COLUMNS = ["time", "checked", "statuses", "resource"]
 #: Table cells longer than this are cut (JSON and CSV keep everything).
 CELL_WIDTH = 72
+#: Formats that export findings in a security standard rather than as a report.
+EXPORT_FORMATS = ("asff", "ocsf")
 
 
 class ReportError(cli.UsageError, ValueError):
@@ -105,8 +112,8 @@ def statuses_from(arg: str) -> list[Status]:
         raise ReportError(f"--status: {exc}; known: open, all, {', '.join(s.value for s in Status)}") from None
 
 
-def findings(ledger: Ledger, statuses: Iterable[Status], *, account: str | None = None, region: str | None = None,
-             rule: str | None = None, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
+def state_items(ledger: Ledger, statuses: Iterable[Status], *, account: str | None = None, region: str | None = None,
+                rule: str | None = None, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
     """Current state items (one per resource and rule) with these statuses, narrowed server-side."""
     # The index's sort key is <account>#<region>#<rule>#<resource>: the leading filters given narrow the
     # Query itself; any others (a rule without an account, say) are applied to what it returns.
@@ -116,16 +123,47 @@ def findings(ledger: Ledger, statuses: Iterable[Status], *, account: str | None 
             break
         leading.append(value)
     prefix = "#".join(leading) + "#" if leading else None
-    rows: list[dict[str, Any]] = []
+    items: list[dict[str, Any]] = []
     for status in statuses:
         p = progress(f"current {status.value}")
         for item in ledger.current(status, prefix=prefix, on_page=p):
             if (account and item.get("account") != account) or (region and item.get("region") != region) \
                     or (rule and item.get("rule_id") != rule):
                 continue
-            rows.append({c: item.get(c) for c in FINDING_COLUMNS})
+            items.append(item)
         p.done()
-    return sorted(rows, key=lambda r: (r["account"], r["region"], r["rule_id"], r["status"], r["resource_id"]))
+    return sorted(items, key=lambda i: (i["account"], i["region"], i["rule_id"], i["status"], i["resource_id"]))
+
+
+def findings(ledger: Ledger, statuses: Iterable[Status], *, account: str | None = None, region: str | None = None,
+             rule: str | None = None, progress: Callable[[str], Progress] = Progress) -> list[dict[str, Any]]:
+    """Current findings as report rows."""
+    return [{c: item.get(c) for c in FINDING_COLUMNS}
+            for item in state_items(ledger, statuses, account=account, region=region, rule=rule, progress=progress)]
+
+
+def last_evaluations(ledger: Ledger, states: Sequence[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:
+    """The history item each state item names (`last_evaluation`), by key: BatchGetItem, 100 keys per call, and
+    again for keys DynamoDB leaves unprocessed."""
+    keys = sorted({(str(s["pk"]), str(s["last_evaluation"])) for s in states if s.get("last_evaluation")})
+    client, name = ledger.table.meta.client, ledger.table.name
+    found: dict[tuple[str, str], dict[str, Any]] = {}
+    for start in range(0, len(keys), GET_BATCH_SIZE):
+        chunk = keys[start:start + GET_BATCH_SIZE]
+        request: dict[str, Any] = {name: {"Keys": [{"pk": pk, "sk": sk} for pk, sk in chunk]}}
+        while request:
+            resp = client.batch_get_item(RequestItems=request)
+            for item in resp.get("Responses", {}).get(name, []):
+                found[(item["pk"], item["sk"])] = item
+            request = resp.get("UnprocessedKeys") or {}
+    return found
+
+
+def export(ledger: Ledger, states: Sequence[dict[str, Any]], fmt: str) -> list[dict[str, Any]]:
+    """The findings as ASFF findings or OCSF Compliance Finding events (docs/findings.md)."""
+    history = last_evaluations(ledger, states)
+    views = [FindingView.from_state(s, history.get((s["pk"], s.get("last_evaluation", "")))) for s in states]
+    return [asff.to_asff(v) if fmt == "asff" else ocsf.to_ocsf(v) for v in views]
 
 
 def summarise(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -256,7 +294,9 @@ def render(kind: str, rows: Sequence[dict[str, Any]], fmt: str, *, summary: Sequ
 
 #: Options of `report` that work before or after its subcommand.
 REPORT_OPTIONS = (cli.Option(("--format",), "table (default), json or csv; json and csv print everything, a "
-                                            "table cuts long cells", "FORMAT", choices=("table", "json", "csv")),)
+                                            "table cuts long cells; asff (Security Hub) and ocsf (OCSF Compliance "
+                                            "Finding) export `findings`", "FORMAT",
+                              choices=("table", "json", "csv", *EXPORT_FORMATS)),)
 
 
 def _ledger(ctx: cli.Context) -> Ledger:
@@ -264,8 +304,11 @@ def _ledger(ctx: cli.Context) -> Ledger:
     return Ledger(table, page_size=ctx.arg("page_size"))
 
 
-def _format(ctx: cli.Context) -> str:
-    return str(ctx.arg("format") or "table")
+def _format(ctx: cli.Context, report: str = "findings") -> str:
+    fmt = str(ctx.arg("format") or "table")
+    if fmt in EXPORT_FORMATS and report != "findings":
+        raise ReportError(f"--format {fmt} exports findings, not {report}")
+    return fmt
 
 
 def _print(ctx: cli.Context, text: str) -> None:
@@ -274,8 +317,17 @@ def _print(ctx: cli.Context, text: str) -> None:
 
 def _run_findings(ctx: cli.Context) -> None:
     a = ctx.args
+    fmt = _format(ctx)
+    if fmt in EXPORT_FORMATS:
+        if a.summary:
+            raise ReportError(f"--format {fmt} exports the findings themselves, not --summary")
+        ledger = _ledger(ctx)
+        states = state_items(ledger, statuses_from(a.status), account=a.account, region=a.resource_region,
+                             rule=a.rule)
+        _print(ctx, _json(export(ledger, states, fmt)))
+        return
     rows = findings(_ledger(ctx), statuses_from(a.status), account=a.account, region=a.resource_region, rule=a.rule)
-    _print(ctx, render("findings", rows, _format(ctx), summary=summarise(rows), summary_only=a.summary))
+    _print(ctx, render("findings", rows, fmt, summary=summarise(rows), summary_only=a.summary))
 
 
 def _account_and_region(ctx: cli.Context) -> tuple[str, str]:
@@ -285,24 +337,27 @@ def _account_and_region(ctx: cli.Context) -> tuple[str, str]:
 
 
 def _run_history(ctx: cli.Context) -> None:
+    fmt = _format(ctx, "history")
     account, region = _account_and_region(ctx)
     _print(ctx, render("history", history(_ledger(ctx), account, region, ctx.args.resource_id,
-                                          limit=ctx.args.limit), _format(ctx)))
+                                          limit=ctx.args.limit), fmt))
 
 
 def _run_checks(ctx: cli.Context) -> None:
+    fmt = _format(ctx, "checks")
     account, region = _account_and_region(ctx)
     rows = checks(_ledger(ctx), account, region, resource_id=ctx.args.resource, limit=ctx.args.limit)
-    _print(ctx, render("checks", rows, _format(ctx)))
+    _print(ctx, render("checks", rows, fmt))
 
 
 def _run_remediations(ctx: cli.Context, now: datetime | None = None) -> None:
     a = ctx.args
+    fmt = _format(ctx, "remediations")
     moment = now or datetime.now(UTC)
     since, until = parse_time(a.since, now=moment), parse_time(a.until, now=moment)
     if since > until:
         raise ReportError(f"--since {a.since} is after --until {a.until}")
-    _print(ctx, render("activity", activity(_ledger(ctx), Status(a.status), since, until), _format(ctx)))
+    _print(ctx, render("activity", activity(_ledger(ctx), Status(a.status), since, until), fmt))
 
 
 def register(commands: cli.Commands) -> None:

@@ -184,6 +184,7 @@ def invoke_against_moto(function: str, event_name: str, *, host: str, gateway: s
         ec2 = boto3.client("ec2")
         world = seed_vpc(ec2, REGION, name="sam-local")
         template.create_tables(boto3.client("dynamodb"), template.tables_for(TABLE))
+        template.create_messaging(boto3.Session(), template.messaging_for(TABLE))
         endpoint = world.ids["s3_endpoint"]
         before = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]
 
@@ -191,7 +192,8 @@ def invoke_against_moto(function: str, event_name: str, *, host: str, gateway: s
         event_file.write_text(json.dumps(render_event(event_name, world.mapping()), indent=2))
         env_vars_file = Path(tmp) / "env.json"
         env_vars_file.write_text(json.dumps(
-            {function: {"AWS_ENDPOINT_URL": url, **template.table_env(template.tables_for(TABLE))}}, indent=2))
+            {function: {"AWS_ENDPOINT_URL": url, **template.table_env(
+                {**template.tables_for(TABLE), **template.messaging_for(TABLE)})}}, indent=2))
         inv = sam_local_invoke(function, event_file, env_vars_file, host=host,
                                credentials={k: v for k, v in FAKE_CREDENTIALS.items() if v})
         after = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]

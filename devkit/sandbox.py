@@ -81,10 +81,12 @@ def run(ctx: cli.Context) -> int:
         org_id = boto3.client("organizations").create_organization(FeatureSet="ALL")["Organization"]["Id"]
         payments, analytics = demo.seed_hub(boto3.client("ec2"), org_id)
         template.create_tables(boto3.client("dynamodb"), template.tables_for(demo.TABLE))
+        template.create_messaging(boto3.Session(), template.messaging_for(demo.TABLE))
+        names = {**template.tables_for(demo.TABLE), **template.messaging_for(demo.TABLE)}
         queue_url, _ = create_sweep_queues(boto3.client("sqs"), name=QUEUE)
         for name in [*event_files(), SWEEP_EVENT]:
             (out / "events" / name).write_text(json.dumps(render_event(name, payments.mapping()), indent=2) + "\n")
-        common = {**template.table_env(template.tables_for(demo.TABLE)), "AWS_ENDPOINT_URL": url}
+        common = {**template.table_env(names), "AWS_ENDPOINT_URL": url}
         # The sweep covers the sandbox's region (in a deployment, SWEEP_REGIONS comes from SpokeRegions).
         sweep = {**common, "SWEEP_QUEUE_URL": queue_url, "SWEEP_REGIONS": demo.REGION}
         (out / "env.json").write_text(json.dumps(
@@ -92,7 +94,7 @@ def run(ctx: cli.Context) -> int:
              "RollbackFunction": common}, indent=2) + "\n")
         # For a terminal of one's own: `. .local/sandbox/env.sh`, then every vpce-guard command talks to the
         # sandbox (its endpoint, region, placeholder credentials and tables) without options.
-        (out / "env.sh").write_text(shell_environment(url, template.table_env(template.tables_for(demo.TABLE))))
+        (out / "env.sh").write_text(shell_environment(url, template.table_env(names)))
         rel = os.path.relpath(out, Path.cwd())
         tries = "\n".join(f"  {c}" for c in commands(rel=rel, url=url))
         print(f"""moto server {url}: organization {org_id}, VPCs payments ({payments.ids['vpc']}) and analytics

@@ -239,7 +239,8 @@ def function_spec(logical_id: str, *, resources: Mapping[str, str], overrides: M
     # Tables not named explicitly get the names `tables_for(<ledger>)` gives them (create them with
     # `create_tables(client, tables_for(<ledger>))`), so callers that name only the ledger keep working.
     if "LedgerTable" in resources:
-        resources = {**tables_for(resources["LedgerTable"], tpl), **resources}
+        resources = {**tables_for(resources["LedgerTable"], tpl), **messaging_for(resources["LedgerTable"], tpl,
+                                                                                  overrides, resources), **resources}
     env_raw = resolve_if(env_raw, conditions(tpl, overrides, resources))
     env = {k: str(resolve(v, params, resources, list_parameters(tpl))) for k, v in env_raw.items()}
     env = {k: v for k, v in env.items() if v or k not in DECLARED_FOR_SAM_LOCAL}
@@ -297,6 +298,30 @@ def tables_for(ledger_table: str, tpl: dict[str, Any] | None = None) -> dict[str
             for logical in dynamodb_tables(tpl)}
 
 
+def messaging_for(ledger_table: str, tpl: dict[str, Any] | None = None, overrides: Mapping[str, str] | None = None,
+                  resources: Mapping[str, str] | None = None) -> dict[str, str]:
+    """Physical names of the hub bus and the notification topic, given the ledger's (as `tables_for` names the
+    tables): the bus keeps its template name, the topic is `<ledger>-NotificationsTopic` in the pseudo
+    parameters' account and region. Usable as `function_spec(resources=...)` and `create_messaging(...)`."""
+    tpl = tpl or load()
+    pseudo = _pseudo(resources or {})
+    bus = resolve(tpl["Resources"]["HubEventBus"]["Properties"]["Name"], parameter_values(tpl, overrides), {})
+    topic = (f"arn:{pseudo['AWS::Partition']}:sns:{pseudo['AWS::Region']}:{pseudo['AWS::AccountId']}:"
+             f"{ledger_table}-NotificationsTopic")
+    return {"HubEventBus": str(bus), "NotificationsTopic": topic}
+
+
+def create_messaging(session: Any, names: Mapping[str, str], **client_kwargs: Any) -> None:
+    """Create the hub bus and the notification topic (encrypted with a key of its own) as the template declares
+    them, under the names `messaging_for` gives, so a run's finding events and notifications have somewhere to go.
+    `client_kwargs` go to every client (endpoint_url, region_name, credentials)."""
+    session.client("events", **client_kwargs).create_event_bus(Name=names["HubEventBus"])
+    kms = session.client("kms", **client_kwargs)
+    key = kms.create_key(Description="vpce-guard notification topic")["KeyMetadata"]["KeyId"]
+    session.client("sns", **client_kwargs).create_topic(Name=names["NotificationsTopic"].rsplit(":", 1)[1],
+                                                        Attributes={"DisplayName": "vpce-guard", "KmsMasterKeyId": key})
+
+
 def create_tables(client: Any, names: Mapping[str, str], tpl: dict[str, Any] | None = None) -> None:
     """Create every table in `names` (logical id → physical name) as the template declares it."""
     tpl = tpl or load()
@@ -305,13 +330,13 @@ def create_tables(client: Any, names: Mapping[str, str], tpl: dict[str, Any] | N
 
 
 def table_env(names: Mapping[str, str], tpl: dict[str, Any] | None = None) -> dict[str, str]:
-    """The environment variables that name tables (LEDGER_TABLE, EXEMPTIONS_TABLE, IDEMPOTENCY_TABLE, …), set to
-    these physical names: what to pass as --env-vars where SAM resolves a table's Ref to its logical id."""
+    """The environment variables that name tables (LEDGER_TABLE, EXEMPTIONS_TABLE, IDEMPOTENCY_TABLE, …), or the
+    other resources in `names` (the bus and topic of `messaging_for`), set to these physical names: what to pass
+    as --env-vars where SAM resolves a resource's Ref to its logical id."""
     tpl = tpl or load()
-    tables = set(dynamodb_tables(tpl))
     env: dict[str, Any] = dict(tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
     for res in tpl["Resources"].values():
         if res["Type"] == "AWS::Serverless::Function":
             env.update(res["Properties"].get("Environment", {}).get("Variables", {}))
     return {var: names[ref["Ref"]] for var, ref in env.items()
-            if isinstance(ref, dict) and ref.get("Ref") in tables and ref["Ref"] in names}
+            if isinstance(ref, dict) and ref.get("Ref") in tpl["Resources"] and ref["Ref"] in names}

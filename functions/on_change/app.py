@@ -29,6 +29,6 @@ runtime = warm.runtime()
 @metrics.log_metrics
 @idempotent(config=idempotency.config(), persistence_store=idempotency.persistence_store())
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    result = pipeline.handle_event(runtime(), event)
+    result = pipeline.handle_event(runtime().in_function(context), event)
     emit_outcome_metrics(metrics, result)
     return result.summary()

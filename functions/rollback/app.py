@@ -31,4 +31,4 @@ def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, A
         problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'event'}: {e['msg']}"
                              for e in exc.errors(include_url=False, include_input=False))
         return {"status": rollback.REFUSED, "reason": f"invalid rollback request: {problems}"}
-    return rollback.run(runtime(), request).summary()
+    return rollback.run(runtime().in_function(context), request).summary()

@@ -27,6 +27,6 @@ sweep_settings = warm.Warm(sweep.SweepSettings.from_env)
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    plan = sweep.start_sweep(runtime(), sweep_settings())
+    plan = sweep.start_sweep(runtime().in_function(context), sweep_settings())
     emit_sweep_started(metrics, plan)
     return plan.brief()

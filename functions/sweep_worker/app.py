@@ -29,7 +29,7 @@ runtime = warm.runtime()
 @tracer.capture_lambda_handler
 @metrics.log_metrics
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    worker = sweep.Worker(runtime(), millis_left=context.get_remaining_time_in_millis)
+    worker = sweep.Worker(runtime().in_function(context), millis_left=context.get_remaining_time_in_millis)
 
     def record_handler(record: SQSRecord) -> None:
         finished = worker.process(record.body, receive_count=int(record.attributes.approximate_receive_count))

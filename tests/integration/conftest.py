@@ -40,8 +40,10 @@ def org_id(aws_env: None) -> str:
 
 @pytest.fixture
 def ledger_table(aws_env: None) -> Any:
-    """The ledger (and, created with it, every other table of the template: exemptions, idempotency)."""
+    """The ledger (and, created with it, every other table of the template: exemptions, idempotency), and the hub
+    bus and notification topic the functions publish to."""
     template.create_tables(boto3.client("dynamodb", region_name=REGION), TABLES)
+    template.create_messaging(boto3.Session(region_name=REGION), template.messaging_for(TABLE))
     return boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
 
 

@@ -45,7 +45,10 @@ def test_event_lower_bound_for_a_compliant_gateway_endpoint() -> None:
     assert dict(event_bound(truth, 4, frozenset({"route_tables"})).calls) == {
         "ec2:DescribeVpcEndpoints": 1, "ec2:DescribeRouteTables": 1,
         "dynamodb:BatchGetItem": 1, "dynamodb:TransactWriteItems": 1,  # the ledger: state read, then one transaction
-        "dynamodb:PutItem": 1}  # the idempotency claim on the event id
+        "dynamodb:PutItem": 1}  # the idempotency claim on the event id (no status changed: no finding event)
+    fixed = EventTruth(names_endpoints=True, names_vpc=False, vpc_locatable=True, in_scope=("vpce-1",),
+                       gateway_in_scope=("vpce-1",), to_fix=("vpce-1",), vpc_scope=False)
+    assert event_bound(fixed, 4, frozenset({"route_tables"})).calls["events:PutEvents"] == 1
     with_dns = event_bound(truth, 4, frozenset({"route_tables", "vpc_dns"}))
     assert with_dns.calls["ec2:DescribeVpcAttribute"] == 1  # DNS support; hostnames only for interface endpoints
     interface = EventTruth(names_endpoints=False, names_vpc=True, vpc_locatable=True, in_scope=("vpce-1", "vpce-2"),
@@ -64,11 +67,10 @@ def test_event_benchmark_runs_and_stays_within_its_target() -> None:
         assert case["ratio"] is not None and case["ratio"] <= 1.5, case
     # What only a cold start pays: lookups cached for the life of the function, once each.
     cold = result["cold_start_extra_calls"]
-    assert cold.get("organizations:DescribeOrganization") == 1
-    # (sts: our own role, for the loop check; ssm: the mode overrides, read once per max-age; endpoint
-    # services: whether the interface endpoint's service takes a policy)
-    assert set(cold) <= {"organizations:DescribeOrganization", "sts:GetCallerIdentity", "ec2:DescribePrefixLists",
-                         "ssm:GetParameter", "ec2:DescribeVpcEndpointServices"}, cold
+    # As deployed (OrganizationId set, inside Lambda): neither the organization nor our own identity is asked
+    # for. (ssm: the mode overrides, read once per max-age; endpoint services: whether the interface
+    # endpoint's service takes a policy; prefix lists: the gateway services' routes)
+    assert set(cold) <= {"ec2:DescribePrefixLists", "ssm:GetParameter", "ec2:DescribeVpcEndpointServices"}, cold
     assert set(cold.values()) == {1}, cold
 
 

@@ -51,6 +51,8 @@ UNREACHED: dict[str, dict[str, str]] = {
         "dynamodb:DeleteItem": "Powertools Idempotency deletes its record when a run raises, so the retry runs; "
                                "every scenario here succeeds (failing runs: test_faults.py, test_safety.py)",
         "organizations:ListParents": "looked up only when an OU-scoped exemption exists (test_safety.py)",
+        "sns:Publish": "the notification topic hears only of fixes that failed, flapping or conflicts; no scenario "
+                       "here fails (test_findings_publish.py does)",
         "dynamodb:BatchWriteItem": "history of a ledger write over 100 items (an event about a VPC with dozens of "
                                    "endpoints; test_reliability.py) and intake records of events that never reach "
                                    "the rules (test_forged_events.py)",
@@ -60,8 +62,10 @@ UNREACHED: dict[str, dict[str, str]] = {
 OPT_INS = {"CreateMissingEndpoints": "true", "AddEndpointIngress": "true", "RemoveOutsidePrincipals": "true",
            "RejectOutsideConnections": "true"}
 OUTSIDER = "999988887777"
-#: Permissions a call needs besides its own action (tag-on-create: CreateVpcEndpoint with TagSpecifications).
-IMPLIED = {"ec2:CreateTags": "ec2:CreateVpcEndpoint"}
+#: Permissions a call needs besides its own action (tag-on-create: CreateVpcEndpoint with TagSpecifications;
+#: publishing to a topic encrypted with a customer managed key: SNS uses the key as the publisher).
+IMPLIED = {"ec2:CreateTags": "ec2:CreateVpcEndpoint", "kms:GenerateDataKey": "sns:Publish",
+           "kms:Decrypt": "sns:Publish"}
 
 
 def _props(function: str) -> dict[str, Any]:
@@ -171,6 +175,7 @@ def test_cloudtrail_function_is_allowed_every_call_it_makes_and_nothing_more(
     unreached = UNREACHED.get(function, {})
     extra = {a for a in granted if not any(iam_actions.allows([a], r) for r in recorded)}
     extra -= set(unreached) | _platform_actions(function)
+    extra -= {a for a, needed_by in IMPLIED.items() if needed_by in recorded or needed_by in unreached}
     assert not extra, f"{function} is granted {sorted(extra)}, which it never called in any scenario"
     static = iam_actions.static_operations()
     assert set(unreached) <= static, "an action listed as unreached must still be one the code can call"
@@ -203,3 +208,25 @@ def test_opt_in_fixes_are_granted_only_when_opted_in_and_exactly_what_they_call(
     assert only_opted == writes | {"ec2:CreateTags"}
     assert {a for a in only_opted if not any(iam_actions.allows([a], r) for r in recorded)} <= set(IMPLIED)
     assert all(IMPLIED[a] in recorded for a in only_opted & set(IMPLIED))
+
+
+def test_security_hub_is_granted_only_when_switched_on_and_exactly_what_it_calls(
+        invoke: Callable[..., Any], ec2: Any, org_id: str) -> None:
+    """SecurityHubFindings=true: the function imports the findings of its own account's resources, and its role
+    gains exactly securityhub:BatchImportFindings on that account's default product (member accounts: the spoke
+    role, tests/unit/test_org_templates.py)."""
+    world = seed_vpc(ec2, REGION)
+    recorder = FaultInjector()
+    with recorder.installed():
+        invoke(render_event("modify-vpc-endpoint.json", world.mapping()), Mode="dry_run", SecurityHubFindings="true")
+    recorded = {iam_actions.iam_action(c.service, c.operation) for c in recorder.calls if c.stage == "call"}
+    assert "securityhub:BatchImportFindings" in recorded
+    for function in ("OnChangeFunction", "SweepWorkerFunction"):
+        default = _statements(function)
+        opted = _statements(function, SecurityHubFindings="true")
+        assert iam_actions.granted_actions(opted) - iam_actions.granted_actions(default) == {
+            "securityhub:BatchImportFindings"}
+        [grant] = [s for s in opted if "securityhub:BatchImportFindings" in iam_actions._listify(s["Action"])]
+        assert grant["Resource"] == {
+            "Fn::Sub": "arn:${AWS::Partition}:securityhub:*:${AWS::AccountId}:product/${AWS::AccountId}/default"}
+        assert not any(a.startswith("securityhub:") for a in iam_actions.granted_actions(default))

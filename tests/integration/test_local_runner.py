@@ -29,6 +29,9 @@ from tests.support.moto_env import moto_account
 
 from .conftest import REGION, TABLE
 
+#: Every resource name the functions' environment takes from a Ref: tables, the hub bus, the notification topic.
+NAMES = {**template.tables_for(TABLE), **template.messaging_for(TABLE)}
+
 ROOT = Path(__file__).resolve().parents[2]
 
 #: function → globs under events/ of the events it is invoked with.
@@ -69,6 +72,7 @@ def shared_aws() -> Iterator[None]:
     with pytest.MonkeyPatch.context() as mp, moto_account(mp):
         boto3.client("organizations", region_name=REGION).create_organization(FeatureSet="ALL")
         template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
+        template.create_messaging(boto3.Session(region_name=REGION), template.messaging_for(TABLE))
         yield
         _WARM_HANDLERS.clear()
 
@@ -120,7 +124,7 @@ def test_runner_matches_the_in_process_handler(fresh_world: Callable[[], SpineWo
     event_b = render_event(event_name, world_b.mapping())
     if isinstance(event_b, dict) and "id" in event_b:
         event_b["id"] = str(uuid.uuid4())
-    result = local.invoke(function, event_b, env_vars={function: template.table_env(template.tables_for(TABLE))})
+    result = local.invoke(function, event_b, env_vars={function: template.table_env(NAMES)})
     assert result.ok, result.error
     assert _normalise(result.payload, world_b) == _normalise(expected, world_a)
     assert result.environment["AWS_SAM_LOCAL"] == "true"
@@ -162,7 +166,7 @@ def test_runner_matches_the_in_process_handler_for_a_rollback(fresh_world: Calla
         if path == "in-process":
             payload = _in_process(function, event, monkeypatch)
         else:
-            result = local.invoke(function, event, env_vars={function: template.table_env(template.tables_for(TABLE))})
+            result = local.invoke(function, event, env_vars={function: template.table_env(NAMES)})
             assert result.ok, result.error
             payload = result.payload
         restored = ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint])["VpcEndpoints"][0]["PolicyDocument"]
@@ -221,10 +225,11 @@ def test_cli_against_a_moto_server(tmp_path: Path) -> None:
         ec2 = boto3.client("ec2", **clients)
         world = seed_vpc(ec2, REGION)
         template.create_tables(boto3.client("dynamodb", **clients), template.tables_for(TABLE))
+        template.create_messaging(boto3.Session(), template.messaging_for(TABLE), **clients)
         event = tmp_path / "event.json"
         event.write_text(json.dumps(render_event("modify-vpc-endpoint.json", world.mapping())))
         env_vars = tmp_path / "env.json"
-        env_vars.write_text(json.dumps({"OnChangeFunction": template.table_env(template.tables_for(TABLE))}))
+        env_vars.write_text(json.dumps({"OnChangeFunction": template.table_env(NAMES)}))
         shell = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "POWERTOOLS_"))}
 
         def run(*extra: str) -> dict[str, Any]:

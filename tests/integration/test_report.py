@@ -216,3 +216,39 @@ def test_checks_show_what_sweeps_found_unchanged_and_when_a_resource_was_last_ch
     common = ["--table", TABLE, "--region", REGION, "--format", "json"]
     assert report.main([*common, "checks", "--account", ACCOUNT, "--resource", endpoint]) == 0
     assert [r["time"] for r in json.loads(capsys.readouterr().out)] == [row["time"]]
+
+
+def test_findings_export_as_asff_and_ocsf_valid_against_their_schemas(
+        invoke: Invoke, world: SpineWorld, ledger_table: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    """What the real handler recorded, exported offline: every finding valid, with what would change."""
+    from jsonschema import Draft202012Validator
+
+    from tests.support.asff_schema import asff_schema
+    from tests.support.ocsf_schema import class_schema
+    from vpce_guard import ocsf
+
+    invoke(render_event("modify-vpc-endpoint.json", world.mapping()), Mode="dry_run")
+    capsys.readouterr()
+    common = ["--table", TABLE, "--region", REGION]
+    endpoint = world.ids["s3_endpoint"]
+
+    assert report.main([*common, "--format", "asff", "findings"]) == 0
+    findings = json.loads(capsys.readouterr().out)
+    validator = Draft202012Validator(asff_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    assert findings and all(not list(validator.iter_errors(f)) for f in findings)
+    policy = next(f for f in findings if f["Id"].endswith(f"/endpoint-policy-org-confined/{endpoint}"))
+    assert policy["Compliance"]["Status"] == "FAILED"
+    # The state item names its history item; the export reads it for the actions (what would change).
+    assert policy["Remediation"]["Recommendation"]["Text"].startswith(
+        f"vpce-guard would add a Deny statement to the policy of {endpoint}")
+
+    assert report.main([*common, "--format", "ocsf", "findings", "--status", "all"]) == 0
+    events = json.loads(capsys.readouterr().out)
+    validator = Draft202012Validator(class_schema(ocsf.SCHEMA_VERSION, ocsf.CLASS_UID, ("cloud",)),
+                                     format_checker=Draft202012Validator.FORMAT_CHECKER)
+    assert len(events) > len(findings)  # compliant ones too
+    assert all(not list(validator.iter_errors(e)) for e in events)
+    assert {e["finding_info"]["uid"] for e in events} >= {f["Id"] for f in findings}
+
+    assert report.main([*common, "--format", "asff", "history", endpoint]) == 2
+    assert "exports findings" in capsys.readouterr().err

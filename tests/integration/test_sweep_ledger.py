@@ -147,3 +147,34 @@ def ledger_module_records(outcome: Any, when: Any) -> list[Any]:
     from vpce_guard.ledger import records_for
 
     return records_for([outcome], Trigger(source="event"), account=ACCOUNT, region=REGION, ttl_days=1, now=when)
+
+
+def test_what_is_open_in_an_account_region_is_one_query_of_the_open_index(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    """Closing unseen findings reads the account-region's open state items with one Query of the sparse
+    open-by-place index (only open state items are in it), not one Query per open status."""
+    from vpce_guard.ledger import OPEN_INDEX, open_place
+
+    left = seed_vpc(ec2, REGION, cidr="10.1.0.0/16", name="left", with_ssm=False, dns_support=False)
+    seed_vpc(ec2, REGION, cidr="10.2.0.0/16", name="kept", s3_policy=confined_policy(org_id), associate_all=True)
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE, mode=Mode.DRY_RUN))
+    _sweep(rt)
+    indexed = ledger_table.query(IndexName=OPEN_INDEX,
+                                 KeyConditionExpression=Key("open_place").eq(open_place(ACCOUNT, REGION)))["Items"]
+    ledger = Ledger(ledger_table)
+    open_now = {(i["resource_id"], i["rule_id"]) for s in ("dry_run", "non_compliant", "failed", "flapping",
+                                                           "pending") for i in ledger.current(s)}
+    assert {(i["resource_id"], i["rule_id"]) for i in indexed} == open_now and open_now
+    assert all("open_place" not in i for i in ledger.current("compliant"))
+
+    ec2.delete_vpc_endpoints(VpcEndpointIds=[left.ids["s3_endpoint"]])
+    with count_api_calls() as calls:
+        report = ledger.close_unseen(account=ACCOUNT, region=REGION, seen=set(),
+                                     rules=[r.id for r in rt.active_rules()],
+                                     before=pipeline.datetime.now(pipeline.UTC), trigger=Trigger(source="sweep"),
+                                     ttl_days=30)
+    assert calls.count("dynamodb", "Query") == 1, calls.by_operation()
+    assert report.items
+    after = ledger_table.query(IndexName=OPEN_INDEX,
+                               KeyConditionExpression=Key("open_place").eq(open_place(ACCOUNT, REGION)))["Items"]
+    assert after == [], "closed states leave the index"

@@ -158,6 +158,37 @@ def test_spoke_role_may_do_what_the_hub_does_in_its_own_account_and_nothing_more
         assert not any(evaluate({"Statement": [s]}, ctx) for s in statements), forbidden
 
 
+def test_spoke_role_may_import_security_hub_findings_of_its_own_account_only_when_switched_on() -> None:
+    """SecurityHubFindings: exactly securityhub:BatchImportFindings on this account's default product, passed by
+    the hub's StackSet; nothing of Security Hub otherwise."""
+    def statements(switch: str) -> list[dict[str, Any]]:
+        props = template.resource_properties("RemediationRole", path=template.SPOKE_TEMPLATE, overrides={
+            "OrganizationId": ORG, "HubAccountId": HUB, "HubPrincipalArns": ",".join(HUB_ROLES),
+            "RoleRegion": "us-east-1", "HubEventBusArn": HUB_BUS, "SecurityHubFindings": switch},
+            resources={"AWS::AccountId": MEMBER})
+        return [s for p in props["Policies"] for s in _statements(p["PolicyDocument"])]
+
+    assert spoke_tpl["Parameters"]["SecurityHubFindings"]["Default"] == "false"
+    assert not [s for s in statements("false") if any(a.startswith("securityhub:") for a in _actions(s))]
+    [grant] = [s for s in statements("true") if any(a.startswith("securityhub:") for a in _actions(s))]
+    assert _actions(grant) == {"securityhub:BatchImportFindings"}
+    assert grant["Resource"] == f"arn:aws:securityhub:*:{MEMBER}:product/{MEMBER}/default"
+
+    def may_import(product_arn: str) -> bool:
+        ctx = RequestContext.iam(HUB_ROLES[0], "securityhub:BatchImportFindings", resource=product_arn)
+        return evaluate({"Statement": [grant]}, ctx)
+
+    assert may_import(f"arn:aws:securityhub:eu-west-1:{MEMBER}:product/{MEMBER}/default")
+    assert not may_import(f"arn:aws:securityhub:eu-west-1:{HUB}:product/{HUB}/default")  # another account's
+    assert not may_import(f"arn:aws:securityhub:eu-west-1:{MEMBER}:product/prowler/prowler")  # a partner product
+    ctx = RequestContext.iam(HUB_ROLES[0], "securityhub:BatchUpdateFindings",
+                             resource=f"arn:aws:securityhub:eu-west-1:{MEMBER}:hub/default")
+    assert not any(evaluate({"Statement": [s]}, ctx) for s in statements("true"))
+    params = {p["ParameterKey"]: p["ParameterValue"]
+              for p in hub_tpl["Resources"]["SpokeStackSet"]["Properties"]["Parameters"]}
+    assert params["SecurityHubFindings"] == {"Ref": "SecurityHubFindings"}
+
+
 def test_spoke_role_is_created_once_per_account_in_the_first_governed_region() -> None:
     role = spoke_tpl["Resources"]["RemediationRole"]
     assert role["Condition"] == "CreateRemediationRole"

@@ -1,6 +1,7 @@
 """template.yaml's safety fences, read from the template itself so that every function and rule added later is
-held to them too: retries and dead letters everywhere, an alarm per function, alarms that stay silent without
-a topic, read-only exemptions for the functions, and one role path shared by the roles, code and pattern."""
+held to them too: retries and dead letters everywhere, an alarm per function, alarms that notify a topic (the
+operator's own, else the notification topic), read-only exemptions for the functions, and one role path shared by
+the roles, code and pattern."""
 
 from __future__ import annotations
 
@@ -59,9 +60,9 @@ def test_every_queue_that_collects_failures_has_a_depth_alarm() -> None:
 
 
 @pytest.mark.parametrize("alarm", sorted(ALARMS))
-def test_alarms_notify_the_topic_only_when_one_is_given(alarm: str) -> None:
-    expected = {"Fn::If": ["HasAlarmTopic", [{"Ref": "AlarmTopicArn"}], {"Ref": "AWS::NoValue"}]}
-    assert ALARMS[alarm]["AlarmActions"] == expected
+def test_alarms_notify_the_given_topic_or_else_the_notification_topic(alarm: str) -> None:
+    expected = [{"Fn::If": ["HasAlarmTopic", {"Ref": "AlarmTopicArn"}, {"Ref": "NotificationsTopic"}]}]
+    assert ALARMS[alarm]["AlarmActions"] == expected == ALARMS[alarm].get("OKActions", expected)
     assert TPL["Conditions"]["HasAlarmTopic"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmTopicArn"}, ""]}]}
 
 

@@ -17,30 +17,47 @@ from typing import Any, TypeVar
 import boto3
 from botocore.config import Config
 from botocore.credentials import DeferredRefreshableCredentials, create_assume_role_refresher
-from botocore.exceptions import ClientError, HTTPClientError
+from botocore.exceptions import ClientError, DataNotFoundError, HTTPClientError
 from botocore.exceptions import ConnectionError as BotoConnectionError
+from botocore.loaders import Loader, instance_cache
 from botocore.session import get_session
+
+from . import sdk_data
 
 #: Session name of every spoke-role session: CloudTrail in member accounts shows
 #: `assumed-role/<SPOKE_ROLE_NAME>/vpce-guard` for each change vpce-guard makes.
 ROLE_SESSION_NAME = "vpce-guard"
 
 #: Independent AWS calls in flight at once (side_by_side): below botocore's default pool of 10 connections.
-CONCURRENCY = 8
+#: PARALLEL_CALLS (template: SweepParallelCalls, for the sweep worker) lowers it: EC2 refills a Describe*
+#: bucket at 20 requests a second per account and Region, and a large unit's per-VPC reads drain it
+#: (docs/org-scale.md).
+MAX_PARALLEL_CALLS = 8
+
+
+def _parallel_calls(value: str | None) -> int:
+    try:
+        return max(1, min(MAX_PARALLEL_CALLS, int(value))) if value else MAX_PARALLEL_CALLS
+    except ValueError:
+        return MAX_PARALLEL_CALLS
+
+
+CONCURRENCY = _parallel_calls(os.environ.get("PARALLEL_CALLS"))
 
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-def side_by_side(call: Callable[[T], R], items: Sequence[T], max_workers: int = CONCURRENCY) -> list[R]:
+def side_by_side(call: Callable[[T], R], items: Sequence[T], max_workers: int | None = None) -> list[R]:
     """`[call(i) for i in items]`, up to `max_workers` at once when there is more than one.
 
     For independent calls whose latency adds up (per-VPC attributes, ledger batches, recent fixes of each
     resource): boto3 clients are thread-safe, and the client's retry mode paces throttled calls. Results keep
     the items' order; the first failure is raised, as the loop would."""
-    if len(items) <= 1:
+    workers = min(max_workers or CONCURRENCY, len(items))
+    if workers <= 1:
         return [call(i) for i in items]
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(items))) as pool:
+    with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(call, items))
 
 
@@ -52,6 +69,25 @@ RETRY_CONFIG = Config(
 )
 
 
+class DirectLoader(Loader):
+    """botocore's data loader, without its walk of every service folder.
+
+    Before loading the first model of each kind (service-2, endpoint-rule-set-1, paginators-1, resources-1 …)
+    botocore lists every service folder it knows (over 400) and looks in each, to check the service exists: a
+    few thousand file-system calls per kind at every cold start. This loader looks for the one service asked
+    for, and does the full walk only when that service is not found, to raise botocore's own error."""
+
+    @instance_cache
+    def load_service_model(self, service_name: str, type_name: str, api_version: str | None = None) -> Any:
+        try:
+            version = api_version or self.determine_latest_version(service_name, type_name)
+        except DataNotFoundError:
+            return super().load_service_model(service_name, type_name, api_version)
+        model = self.load_data(os.path.join(service_name, version, type_name))
+        self._extras_processor.process(model, self._find_extras(service_name, type_name, version))
+        return model
+
+
 _LOADER_LOCK = threading.Lock()
 _LOADER: Any = None
 
@@ -61,20 +97,37 @@ def new_session(**kwargs: Any) -> boto3.Session:
 
     Parsing service models is the largest cost of a new session's first client (EC2's is ~0.3 s); with
     one loader per process each model is parsed once, whatever the number of accounts (one session
-    each) or of runtimes built in one process (tests, in-process sweeps).
+    each) or of runtimes built in one process (tests, in-process sweeps). In a built layer the loader looks
+    in the layer's cut SDK data first (`sdk_data`: the EC2 model with only the operations vpce-guard calls).
     """
     global _LOADER
     core = get_session()
     with _LOADER_LOCK:
         if _LOADER is None:
-            _LOADER = core.get_component("data_loader")
-        else:
-            core.register_component("data_loader", _LOADER)
+            data_path = core.get_config_variable("data_path")  # AWS_DATA_PATH, as botocore's create_loader
+            extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)] \
+                if data_path else []
+            cut = sdk_data.search_path()
+            _LOADER = DirectLoader(extra_search_paths=[*([cut] if cut else []), *extra])
+        core.register_component("data_loader", _LOADER)
         session = boto3.Session(botocore_session=core, **kwargs)
         # boto3 appends its own data folder to the loader's search paths for every Session: keep one copy.
         paths = _LOADER.search_paths
         paths[:] = list(dict.fromkeys(paths))
     return session
+
+
+def dynamodb(session: boto3.Session) -> Any:
+    """The DynamoDB resource of a session, built on first use, one per session: the ledger and the exemption
+    registry share its client (each client costs a cold start tens of ms). Powertools Idempotency needs a
+    plain client (a resource's client converts types itself), so it keeps its own."""
+    with _LOADER_LOCK:
+        resource = getattr(session, "_vpce_guard_dynamodb", None)
+    if resource is None:
+        resource = session.resource("dynamodb", config=RETRY_CONFIG)
+        with _LOADER_LOCK:
+            resource = session.__dict__.setdefault("_vpce_guard_dynamodb", resource)
+    return resource
 
 
 @dataclass
@@ -146,11 +199,29 @@ class SessionFactory:
 
     def _caller(self) -> tuple[str, str]:
         if self._identity is None:
-            arn = self._sts_client().get_caller_identity()["Arn"]
-            self._own_arn = arn
-            parts = arn.split(":")
-            self._identity = (parts[4], parts[1])
+            self._ask_sts()
+        assert self._identity is not None
         return self._identity
+
+    def _ask_sts(self) -> None:
+        arn = self._sts_client().get_caller_identity()["Arn"]
+        self._own_arn = arn
+        parts = arn.split(":")
+        self._identity = (parts[4], parts[1])
+
+    def adopt_function_arn(self, function_arn: str) -> None:
+        """The own account and partition, from the running function's ARN (the Lambda context's
+        `invoked_function_arn`, `arn:<partition>:lambda:<region>:<account>:function:<name>[:<alias>]`):
+        what sts:GetCallerIdentity would answer, without its client and round trip at a cold start. Anything
+        else is ignored (STS is asked on first need, as before). Only inside Lambda itself (the service sets
+        AWS_LAMBDA_INITIALIZATION_TYPE): a local runner's or an emulator's context names an account of its
+        own, which need not be the one its credentials belong to."""
+        parts = (function_arn or "").split(":")
+        in_lambda = bool(os.environ.get("AWS_LAMBDA_INITIALIZATION_TYPE"))
+        if (self._identity is None and in_lambda and len(parts) >= 7 and parts[0] == "arn"
+                and parts[2] == "lambda" and parts[4].isdigit() and len(parts[4]) == 12
+                and parts[1].startswith("aws")):
+            self._identity = (parts[4], parts[1])
 
     @property
     def own_account(self) -> str:
@@ -170,7 +241,8 @@ class SessionFactory:
     @property
     def own_arn(self) -> str:
         """The caller's ARN (in Lambda: the function role's session, `…:assumed-role/<role>/<function>`)."""
-        self._caller()
+        if not self._own_arn:
+            self._ask_sts()
         return self._own_arn
 
     def context(self, account: str, region: str) -> AwsContext:

@@ -134,6 +134,13 @@ class Settings(BaseModel):
     spoke_role_name: str = ""
     #: IAM path of the hub functions' roles (template Globals RolePath): their changes are ignored too.
     own_role_path: str = "/vpce-guard/"
+    # -- where findings go besides the ledger (docs/findings.md) ---------------------------------------------
+    #: Import status changes into Security Hub (ASFF) in each resource's own account and region.
+    security_hub_findings: bool = False
+    #: Event bus (name or ARN) that receives a finding event per status change; empty: none.
+    findings_event_bus: str = ""
+    #: SNS topic for what needs a person (failed, flapping, conflict, the sweep summary); empty: none.
+    notifications_topic_arn: str = ""
 
     @field_validator("aws_owned_resource_arns")
     @classmethod
@@ -233,6 +240,9 @@ class Settings(BaseModel):
             "create_settle_seconds": env.get("CREATE_SETTLE_SECONDS", "0").strip() or "0",
             "spoke_role_name": env.get("SPOKE_ROLE_NAME", "").strip(),
             "own_role_path": env.get("OWN_ROLE_PATH", "/vpce-guard/").strip(),
+            "security_hub_findings": _flag(env.get("SECURITY_HUB_FINDINGS", "false")),
+            "findings_event_bus": env.get("FINDINGS_EVENT_BUS", "").strip(),
+            "notifications_topic_arn": env.get("NOTIFICATIONS_TOPIC_ARN", "").strip(),
         }
         if "AWS_OWNED_RESOURCE_ARNS" in env:  # set but empty: no exemption at all
             raw["aws_owned_resource_arns"] = _csv(env["AWS_OWNED_RESOURCE_ARNS"])
@@ -267,6 +277,9 @@ class Settings(BaseModel):
                 "create_settle_seconds": "CREATE_SETTLE_SECONDS",
                 "spoke_role_name": "SPOKE_ROLE_NAME",
                 "own_role_path": "OWN_ROLE_PATH",
+                "security_hub_findings": "SECURITY_HUB_FINDINGS",
+                "findings_event_bus": "FINDINGS_EVENT_BUS",
+                "notifications_topic_arn": "NOTIFICATIONS_TOPIC_ARN",
             }
             problems = "; ".join(
                 f"{names.get(str(err['loc'][0]), err['loc'][0]) if err['loc'] else 'configuration'}: {err['msg']}"

@@ -71,6 +71,10 @@ TRANSACT_BYTES = 3_500_000
 RESOURCE_EXISTS_RULE = "resource-exists"
 #: Fields of a state item that a write compares (read with BatchGetItem before it).
 STATE_FIELDS = ("pk", "sk", "status", "reason", "observed_at")
+#: Sparse index of the open state items by account-region: only a state item whose status is open carries
+#: `open_place` (<account>#<region>), so what is open in an account-region is one Query, paginated by 1 MB,
+#: whatever the number of statuses or of other items (template.yaml: LedgerTable).
+OPEN_INDEX = "open-by-place"
 #: Unchanged evaluations listed per checks item: resource ids of about 25 bytes keep it far below DynamoDB's
 #: 400 KB item limit.
 CHECKS_PER_ITEM = 2000
@@ -156,6 +160,9 @@ class LedgerRecord(BaseModel):
             "gsi1pk": f"STATUS#{self.current_status.value}",
             "gsi1sk": f"{self.account}#{self.region}#{self.rule_id}#{self.resource_id}",
         }
+        if self.current_status in OPEN_STATUSES:  # the sparse index of open findings by account-region (OPEN_INDEX)
+            item["open_place"] = open_place(self.account, self.region)
+            item["open_key"] = f"{self.rule_id}#{self.resource_id}"
         if self.resource_gone:
             item["expires_at"] = self.expires_at
         return _dynamo_safe(item)
@@ -245,6 +252,11 @@ def stamp(moment: datetime) -> str:
 
 def parse_stamp(value: str) -> datetime:
     return datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+def open_place(account: str, region: str) -> str:
+    """The key of an account-region in OPEN_INDEX."""
+    return f"{account}#{region}"
 
 
 def resource_pk(account: str, region: str, resource_id: str) -> str:
@@ -382,7 +394,9 @@ class Ledger:
     def _put(self, history: list[dict[str, Any]], states: dict[tuple[str, str], dict[str, Any]]) -> tuple[
             set[tuple[str, str]], list[tuple[str, str]]]:
         """History items unconditionally, state items on condition of their observation time. One transaction
-        when everything fits in one; else history in batches and states in transactions, side by side.
+        when everything fits in one; else history in batches side by side, then the states in transactions of
+        100, one after another (a write this large is a first sweep: rare, and each call already carries 100
+        items; moto, the tests' DynamoDB, is not safe for concurrent transactions either).
         Returns (state keys written, state keys refused because a newer observation was stored meanwhile)."""
         if not states:
             side_by_side(self._write_batch, [history[i:i + BATCH_SIZE] for i in range(0, len(history), BATCH_SIZE)])
@@ -395,7 +409,8 @@ class Ledger:
             chunks = _transact_chunks([(item, True) for item in states.values()])
         written: set[tuple[str, str]] = set()
         refused: list[tuple[str, str]] = []
-        for done, lost in side_by_side(self._transact, chunks):
+        for chunk in chunks:
+            done, lost = self._transact(chunk)
             written |= done
             refused += lost
         return written, refused
@@ -464,16 +479,16 @@ class Ledger:
 
         A resource deleted while its event was lost, or one that left a rule's scope (a VPC whose last gateway
         endpoint went, a VPC whose profiles were removed), keeps its last state item, and `findings` would
-        list it for ever. Every open state item of the account-region (one Query per open status on the
-        by-status index) whose (resource, rule) the sweep did not evaluate becomes `not_applicable`, with a
+        list it for ever. Every open state item of the account-region (one Query on OPEN_INDEX, which holds
+        the open ones only) whose (resource, rule) the sweep did not evaluate becomes `not_applicable`, with a
         history record, unless its rule is off (its states are kept as they were) or it was written after
         the sweep began (an event about something the sweep could not have seen). Returns items written."""
         active = set(rules)
         cutoff = stamp(before)
         closed: list[Outcome] = []
         previous: dict[tuple[str, str], dict[str, Any]] = {}
-        for status in sorted(OPEN_STATUSES, key=lambda s: s.value):
-            for item in self.current(status, prefix=f"{account}#{region}#"):
+        for item in self.open_in(account, region):
+            if item.get("status") in {s.value for s in OPEN_STATUSES}:
                 key = (item["pk"], item.get("rule_id", ""))
                 if key in seen or item.get("rule_id") not in active or str(item.get("time", "")) >= cutoff:
                     continue
@@ -569,6 +584,13 @@ class Ledger:
         if prefix:
             cond = cond & Key("gsi1sk").begins_with(prefix)
         yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
+
+    def open_in(self, account: str, region: str) -> Iterator[dict[str, Any]]:
+        """The open state items of an account-region: one Query on OPEN_INDEX, paginated."""
+        from boto3.dynamodb.conditions import Key
+
+        cond = Key("open_place").eq(open_place(account, region))
+        yield from self._query({"IndexName": OPEN_INDEX, "KeyConditionExpression": cond}, None)
 
     def activity(self, status: Status | str, since: datetime, until: datetime, *,
                  on_page: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:

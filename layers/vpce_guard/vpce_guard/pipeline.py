@@ -29,6 +29,7 @@ from . import (
     modes,
     org_accounts,
     plan,
+    publish,
     remediate,
     safety,
     service_writes,
@@ -58,6 +59,8 @@ class RunResult:
     seen: dict[str, int] = field(default_factory=dict)
     #: (resource, rule) pairs whose current status this run changed, as the ledger recorded them.
     changes: list[ledger.StatusChange] = field(default_factory=list)
+    #: What was sent beyond the ledger (Security Hub, finding events, notifications) and what failed to be.
+    published: publish.PublishReport | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -73,6 +76,7 @@ class RunResult:
                 for o in self.outcomes
             ],
             "ledger_items": self.ledger_items,
+            **({"published": self.published.summary()} if self.published else {}),
         }
 
 
@@ -99,6 +103,14 @@ class Runtime:
         self._exemptions: exemptions.ExemptionRegistry | None = None
         self._org: Any = None
         self._own_roles: loops.OwnRoles | None = None
+        self._publisher: publish.Publisher | None = None
+
+    @property
+    def publisher(self) -> publish.Publisher:
+        """Sends status changes beyond the ledger; kept per cold start (it remembers where Security Hub is off)."""
+        if self._publisher is None:
+            self._publisher = publish.Publisher(self)
+        return self._publisher
 
     def sleep(self, seconds: float) -> None:
         """How the on-change function waits for a creator to settle (CreateSettleSeconds)."""
@@ -107,8 +119,7 @@ class Runtime:
     @property
     def ledger(self) -> ledger.Ledger:
         if self._ledger is None:
-            session: boto3.Session = self.factory._base
-            table = session.resource("dynamodb", config=aws.RETRY_CONFIG).Table(self.settings.ledger_table)
+            table = aws.dynamodb(self.factory._base).Table(self.settings.ledger_table)
             self._ledger = ledger.Ledger(table)
         return self._ledger
 
@@ -141,8 +152,7 @@ class Runtime:
     def exemptions(self) -> exemptions.ExemptionRegistry | None:
         """The hub's exemption registry (None when no table is configured)."""
         if self._exemptions is None and self.settings.exemptions_table:
-            base: boto3.Session = self.factory._base
-            table = base.resource("dynamodb", config=aws.RETRY_CONFIG).Table(self.settings.exemptions_table)
+            table = aws.dynamodb(self.factory._base).Table(self.settings.exemptions_table)
             self._exemptions = exemptions.ExemptionRegistry(table, self.organizations)
         return self._exemptions
 
@@ -155,17 +165,37 @@ class Runtime:
     def flap_policy(self) -> flapping.FlapPolicy:
         return flapping.FlapPolicy(self.settings.flap_max_fixes, timedelta(minutes=self.settings.flap_window_minutes))
 
-    def own_roles(self) -> loops.OwnRoles:
-        """Our own identities (sts:GetCallerIdentity once per cold start), for the loop check."""
+    def in_function(self, context: Any) -> Runtime:
+        """This runtime, told the running function's ARN (the Lambda context's): the own account without
+        sts:GetCallerIdentity (aws.SessionFactory.adopt_function_arn). Returns itself."""
+        self.factory.adopt_function_arn(getattr(context, "invoked_function_arn", "") or "")
+        return self
+
+    def own_roles(self, trigger: Trigger | None = None) -> loops.OwnRoles:
+        """Our own identities, for the loop check of `trigger` (None: complete).
+
+        The function's own role name takes sts:GetCallerIdentity. It decides only about a role session of the
+        hub account whose role path the event does not show (every hub function role has the template's
+        RolePath, and CloudTrail's session issuer carries it), so it is asked for, once per cold start, only
+        for such an event."""
+        hub = self.factory.own_account
         if self._own_roles is None:
+            self._own_roles = loops.OwnRoles(hub_account=hub, hub_role_path=self.settings.own_role_path,
+                                             spoke_role_name=self.settings.spoke_role_name)
+        roles = self._own_roles
+        if not roles.hub_role_names and (trigger is None or _role_name_decides(trigger, hub)):
             me = loops.parse_role(self.factory.own_arn)
-            self._own_roles = loops.OwnRoles(
-                hub_account=self.factory.own_account,
-                hub_role_names=frozenset({me.name}) if me else frozenset(),
-                hub_role_path=self.settings.own_role_path,
-                spoke_role_name=self.settings.spoke_role_name,
-            )
-        return self._own_roles
+            if me:
+                self._own_roles = roles = replace(roles, hub_role_names=frozenset({me.name}))
+        return roles
+
+
+def _role_name_decides(trigger: Trigger, hub: str) -> bool:
+    """Whether only a role's name can tell if it is ours: a hub-account role session whose path is unknown."""
+    actor, issuer = loops.parse_role(trigger.actor_arn), loops.parse_role(trigger.issuer_arn)
+    path_known = {issuer.name} if issuer is not None and issuer.path is not None else set()
+    return any(r is not None and r.account == hub and r.path is None and r.name not in path_known
+               for r in (actor, issuer))
 
 
 def handle_event(rt: Runtime, event: Any) -> RunResult:
@@ -180,8 +210,9 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
         result = RunResult(parsed.raw_account, parsed.raw_region, parsed.disposition, parsed.reason)
         result.ledger_items = _write_ledger(rt, [record]).items
         return result
-    own = loops.own_change(parsed.trigger, rt.own_roles())
-    suspicious = None if own else loops.lookalike(parsed.trigger, rt.own_roles())
+    own_roles = rt.own_roles(parsed.trigger)
+    own = loops.own_change(parsed.trigger, own_roles)
+    suspicious = None if own else loops.lookalike(parsed.trigger, own_roles)
     if suspicious:
         logger.warning(f"acting on a look-alike of vpce-guard's own roles: {suspicious}",
                        extra={"event_id": parsed.trigger.event_id, "actor_arn": parsed.trigger.actor_arn})
@@ -339,6 +370,8 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         report = _write_ledger(rt, records, previous=previous)
     result.ledger_items = report.items
     result.changes = _net_changes(report.changes, intents)
+    if rt.publisher.enabled:  # after the ledger (the source of truth) is written; never raises
+        result.published = rt.publisher.publish(result.changes)
     return result
 
 

@@ -18,16 +18,21 @@ Shape (template.yaml wires it; `run_sweep` does the same in one process for the 
 
 Ledger items (same table as evaluations, see docs/ledger.md):
   pk = SWEEP#<sweep id>  sk = PLAN                       accounts, regions, accounts left out (written once)
-  pk = SWEEP#<sweep id>  sk = SUMMARY                    counters (gsi1pk = SWEEPS: newest sweeps by index)
+  pk = SWEEP#<sweep id>  sk = SUMMARY                    status, totals (gsi1pk = SWEEPS: newest sweeps by index)
+  pk = SWEEP#<sweep id>  sk = COUNTS#<nn>                 counters of the units hashed to this shard
   pk = SWEEP#<sweep id>  sk = UNIT#<account>#<region>    one per unit: outcome, counts, failure reason
 """
 
 from __future__ import annotations
 
 import json
+import math
 import os
+import random
 import re
+import time
 import uuid
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -53,6 +58,14 @@ ENABLED_OPT_IN = frozenset({"opt-in-not-required", "opted-in"})
 #: a write costs by item size, so it stays small: counters and a sample of failures; the account list is on
 #: the sweep's PLAN item, written once.
 MAX_SUMMARY_FAILURES = 25
+#: Counter shards: units are counted on COUNTS#<nn> items, one per UNITS_PER_COUNTER_SHARD units (at most
+#: MAX_COUNTER_SHARDS). Each unit is counted by a transaction, and DynamoDB cancels a transaction that meets
+#: another one on the same item (TransactionConflict): on one item, a thousand-account sweep's workers would
+#: keep cancelling each other (benchmarks/orgsim: a few hundred conflicts a minute at 50 workers).
+UNITS_PER_COUNTER_SHARD = 250
+MAX_COUNTER_SHARDS = 64
+#: Counting transactions cancelled by a concurrent one are sent again, after a short random pause.
+COUNT_CONFLICT_ROUNDS = 8
 #: A worker does not start a unit with less time than this left (the message is retried instead).
 MIN_MILLIS_PER_UNIT = 60_000
 #: Deliveries of a unit before SQS moves it to the dead-letter queue (template.yaml: SweepQueue
@@ -117,6 +130,17 @@ class SweepUnit(BaseModel):
     account: str = Field(pattern=ACCOUNT_RE.pattern)
     region: str = Field(pattern=REGION_RE.pattern)
     started_at: str = Field(max_length=40)
+    #: Counter shards of the sweep (messages queued before shards existed count on the one shard).
+    counter_shards: int = Field(default=1, ge=1, le=MAX_COUNTER_SHARDS)
+
+    @property
+    def counter_shard(self) -> int:
+        """The shard this unit is counted on: a stable hash of (account, region)."""
+        return zlib.crc32(f"{self.account}#{self.region}".encode()) % self.counter_shards
+
+
+def counter_shards(units: int) -> int:
+    return max(1, min(MAX_COUNTER_SHARDS, math.ceil(units / UNITS_PER_COUNTER_SHARD)))
 
 
 class SweepPlan(BaseModel):
@@ -130,8 +154,9 @@ class SweepPlan(BaseModel):
 
     def units(self) -> list[SweepUnit]:
         """Account-major, so a worker batch tends to hold several regions of one account (one AssumeRole)."""
-        return [SweepUnit(sweep_id=self.sweep_id, account=a, region=r, started_at=self.started_at)
-                for a in self.accounts for r in self.regions]
+        shards = counter_shards(len(self.accounts) * len(self.regions))
+        return [SweepUnit(sweep_id=self.sweep_id, account=a, region=r, started_at=self.started_at,
+                          counter_shards=shards) for a in self.accounts for r in self.regions]
 
     def brief(self) -> dict[str, Any]:
         return {"sweep_id": self.sweep_id, "accounts": len(self.accounts), "regions": self.regions,
@@ -177,8 +202,13 @@ class SweepSummary(BaseModel):
     failures: list[dict[str, str]] = Field(default_factory=list)
 
     @classmethod
-    def from_items(cls, item: Mapping[str, Any], plan: Mapping[str, Any] | None) -> SweepSummary:
-        """From the SUMMARY item and the PLAN item (None: the summary without the account lists)."""
+    def from_items(cls, item: Mapping[str, Any], plan: Mapping[str, Any] | None,
+                   counts: Iterable[Mapping[str, Any]] = ()) -> SweepSummary:
+        """From the SUMMARY item, the PLAN item (None: the summary without the account lists) and the
+        COUNTS items (none: the counters are on the SUMMARY item, as sweeps before counter shards kept them)."""
+        shards = list(counts)
+        if shards:
+            item = {**item, **_add_counters(shards)}
         findings: dict[str, dict[str, int]] = {}
         for key, n in (item.get("findings") or {}).items():
             rule, _, status = key.rpartition("/")
@@ -194,6 +224,21 @@ class SweepSummary(BaseModel):
             failures_by_kind={k: int(v) for k, v in (item.get("failures_by_kind") or {}).items()},
             failures=[dict(f) for f in item.get("failures") or []],
         )
+
+
+_COUNTERS = ("units_done", "units_failed", "endpoints_seen")
+_COUNTER_MAPS = ("findings", "statuses", "failures_by_kind")
+
+
+def _add_counters(shards: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """The counters of several COUNTS items, added up."""
+    out: dict[str, Any] = {k: 0 for k in _COUNTERS} | {k: Counter() for k in _COUNTER_MAPS}
+    for shard in shards:
+        for k in _COUNTERS:
+            out[k] += int(shard.get(k, 0))
+        for k in _COUNTER_MAPS:
+            out[k].update({key: int(n) for key, n in (shard.get(k) or {}).items()})
+    return {k: dict(v) if isinstance(v, Counter) else v for k, v in out.items()}
 
 
 # ---------------------------------------------------------------------------------------------------------
@@ -343,6 +388,10 @@ def _pk(sweep_id: str) -> str:
     return f"SWEEP#{sweep_id}"
 
 
+def _counts_sk(shard: int) -> str:
+    return f"COUNTS#{shard:02d}"
+
+
 def _ddb(value: Any) -> Any:
     return json.loads(json.dumps(value, default=str), parse_float=Decimal)
 
@@ -365,12 +414,18 @@ class SweepRecords:
             "started_at": plan.started_at, "accounts": plan.accounts, "regions": plan.regions,
             "skipped_accounts": plan.skipped_accounts, "expires_at": self._expires(now),
         }), ConditionExpression="attribute_not_exists(pk)")
+        shards = counter_shards(units)
+        with self.table.batch_writer() as batch:  # the counters first: a unit is counted on its shard
+            for k in range(shards):
+                batch.put_item(Item=_ddb({
+                    "pk": _pk(plan.sweep_id), "sk": _counts_sk(k), "record_type": "sweep_counts",
+                    "sweep_id": plan.sweep_id, "units_done": 0, "units_failed": 0, "endpoints_seen": 0,
+                    "findings": {}, "statuses": {}, "failures_by_kind": {}, "expires_at": self._expires(now)}))
         item = {
             "pk": _pk(plan.sweep_id), "sk": "SUMMARY", "record_type": "sweep_summary",
             "sweep_id": plan.sweep_id, "status": "running" if units else "complete",
             "started_at": plan.started_at, "regions": plan.regions, "accounts_total": len(plan.accounts),
-            "units_total": units, "units_done": 0,
-            "units_failed": 0, "endpoints_seen": 0, "findings": {}, "statuses": {}, "failures_by_kind": {},
+            "units_total": units, "counter_shards": shards,
             "failures": [], "gsi1pk": "SWEEPS", "gsi1sk": f"{plan.started_at}#{plan.sweep_id}",
             "expires_at": self._expires(now),
         }
@@ -412,33 +467,44 @@ class SweepRecords:
         if result.failure_kind:
             add("failures_by_kind", result.failure_kind, 1)
         update: dict[str, Any] = {
-            "TableName": self.table.name, "Key": {"pk": _pk(u.sweep_id), "sk": "SUMMARY"},
+            "TableName": self.table.name, "Key": {"pk": _pk(u.sweep_id), "sk": _counts_sk(u.counter_shard)},
             "UpdateExpression": "SET " + ", ".join(sets), "ConditionExpression": "attribute_exists(pk)",
             "ExpressionAttributeValues": values,
         }
         if names:
             update["ExpressionAttributeNames"] = names
-        try:
-            self.table.meta.client.transact_write_items(TransactItems=[
-                {"Put": {"TableName": self.table.name, "Item": _ddb({k: v for k, v in unit_item.items()
-                                                                      if v is not None}),
-                         "ConditionExpression": "attribute_not_exists(pk)"}},
-                {"Update": update},
-            ])
-        except ClientError as exc:
-            if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
-                raise
-            reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
-            if reasons[:1] == ["ConditionalCheckFailed"]:
-                logger.info("sweep unit already counted", extra={"sweep_id": u.sweep_id, "account": u.account,
-                                                                 "region": u.region})
+        items = [{"Put": {"TableName": self.table.name, "Item": _ddb({k: v for k, v in unit_item.items()
+                                                                       if v is not None}),
+                          "ConditionExpression": "attribute_not_exists(pk)"}},
+                 {"Update": update}]
+        for attempt in range(COUNT_CONFLICT_ROUNDS + 1):
+            try:
+                self.table.meta.client.transact_write_items(TransactItems=items)
+                break
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
+                    raise
+                reasons = [r.get("Code") for r in exc.response.get("CancellationReasons", [])]
+                if "TransactionConflict" in reasons and attempt < COUNT_CONFLICT_ROUNDS:
+                    # Another worker is counting on the same shard: go again after a short random pause.
+                    time.sleep(random.uniform(0, 0.05 * 2 ** attempt))
+                    continue
+                self._cancelled(u, reasons, exc)
                 return False
-            if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
-                raise UnknownSweep(f"sweep {u.sweep_id} has no summary record") from exc
-            raise
         if result.failed:
             self._append_failure(u, result)
         return True
+
+    def _cancelled(self, u: SweepUnit, reasons: list[str | None], exc: ClientError) -> None:
+        """A counting transaction DynamoDB cancelled for good: the unit was counted already (logged, and
+        the caller returns False), or an error (raised)."""
+        if reasons[:1] == ["ConditionalCheckFailed"]:
+            logger.info("sweep unit already counted", extra={"sweep_id": u.sweep_id, "account": u.account,
+                                                             "region": u.region})
+            return
+        if len(reasons) > 1 and reasons[1] == "ConditionalCheckFailed":
+            raise UnknownSweep(f"sweep {u.sweep_id} has no summary record") from exc
+        raise exc
 
     def _append_failure(self, u: SweepUnit, result: UnitResult) -> None:
         """Best effort: the first MAX_SUMMARY_FAILURES failures in the summary (each is on its unit item)."""
@@ -457,15 +523,11 @@ class SweepRecords:
     def _item(self, sweep_id: str, sk: str) -> dict[str, Any] | None:
         return self.table.get_item(Key={"pk": _pk(sweep_id), "sk": sk}, ConsistentRead=True).get("Item")
 
-    def get(self, sweep_id: str) -> SweepSummary | None:
-        item = self._item(sweep_id, "SUMMARY")
-        return SweepSummary.from_items(item, self._item(sweep_id, "PLAN")) if item else None
-
-    def units(self, sweep_id: str) -> list[dict[str, Any]]:
+    def _items(self, sweep_id: str, prefix: str, **kwargs: Any) -> list[dict[str, Any]]:
+        """The sweep's items whose sort key starts with `prefix` (one Query, every page)."""
         from boto3.dynamodb.conditions import Key
 
-        kwargs: dict[str, Any] = {"KeyConditionExpression": Key("pk").eq(_pk(sweep_id))
-                                  & Key("sk").begins_with("UNIT#")}
+        kwargs["KeyConditionExpression"] = Key("pk").eq(_pk(sweep_id)) & Key("sk").begins_with(prefix)
         out: list[dict[str, Any]] = []
         while True:
             resp = self.table.query(**kwargs)
@@ -474,10 +536,26 @@ class SweepRecords:
                 return out
             kwargs["ExclusiveStartKey"] = resp["LastEvaluatedKey"]
 
+    def counts(self, sweep_id: str) -> list[dict[str, Any]]:
+        """The sweep's COUNTS items (consistent: a unit just counted is in them)."""
+        return self._items(sweep_id, "COUNTS#", ConsistentRead=True)
+
+    def get(self, sweep_id: str) -> SweepSummary | None:
+        item = self._item(sweep_id, "SUMMARY")
+        if not item:
+            return None
+        return SweepSummary.from_items(item, self._item(sweep_id, "PLAN"), self.counts(sweep_id))
+
+    def units(self, sweep_id: str) -> list[dict[str, Any]]:
+        return self._items(sweep_id, "UNIT#")
+
     def finish_if_done(self, sweep_id: str, *, now: datetime | None = None) -> SweepSummary | None:
         """Mark the sweep complete when every unit is counted; returns the summary to the one caller that did."""
         item = self._item(sweep_id, "SUMMARY")
-        if item is None or item["status"] != "running" or int(item["units_done"]) < int(item["units_total"]):
+        if item is None or item["status"] != "running":
+            return None
+        counts = self.counts(sweep_id)
+        if sum(int(c.get("units_done", 0)) for c in counts) < int(item["units_total"]):
             return None
         finished = ledger.stamp(now or _now())
         try:
@@ -491,7 +569,7 @@ class SweepRecords:
             if exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException":
                 return None
             raise
-        current = SweepSummary.from_items(item, self._item(sweep_id, "PLAN"))
+        current = SweepSummary.from_items(item, self._item(sweep_id, "PLAN"), counts)
         summary = current.model_copy(update={"status": "complete", "finished_at": finished})
         logger.info("sweep complete", extra={"sweep": summary.model_dump(exclude={"accounts", "failures"})})
         return summary
@@ -502,7 +580,8 @@ class SweepRecords:
 
         resp = self.table.query(IndexName=ledger.STATUS_INDEX, KeyConditionExpression=Key("gsi1pk").eq("SWEEPS"),
                                 ScanIndexForward=False, Limit=limit)
-        return [SweepSummary.from_items(i, self._item(i["sweep_id"], "PLAN")) for i in resp.get("Items", [])]
+        return [SweepSummary.from_items(i, self._item(i["sweep_id"], "PLAN"), self.counts(i["sweep_id"]))
+                for i in resp.get("Items", [])]
 
 
 def records(rt: pipeline.Runtime) -> SweepRecords:
@@ -572,7 +651,10 @@ def process_unit(runner: UnitRunner, recs: SweepRecords, unit: SweepUnit, *,
                  last_attempt: bool = True) -> SweepSummary | None:
     result = runner.run(unit, last_attempt=last_attempt)
     if recs.record_unit(result):
-        return recs.finish_if_done(unit.sweep_id)
+        summary = recs.finish_if_done(unit.sweep_id)
+        if summary is not None:  # the one worker that completed the sweep tells the notification topic
+            runner.rt.publisher.notify_sweep(summary)
+        return summary
     return None
 
 

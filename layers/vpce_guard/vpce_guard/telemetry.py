@@ -59,6 +59,8 @@ def emit_outcome_metrics(metrics: Metrics, result: RunResult) -> None:
         metrics.add_metric(name=status, unit=MetricUnit.Count, value=n)
     if result.disposition != "act":
         metrics.add_metric(name=f"event_{result.disposition}", unit=MetricUnit.Count, value=1)
+    if result.published is not None and result.published.failures:  # recorded in the ledger too (publish.py)
+        metrics.add_metric(name="publish_failed", unit=MetricUnit.Count, value=len(result.published.failures))
     if is_metrics_disabled():  # single_metric prints whatever POWERTOOLS_METRICS_DISABLED says; Metrics does not
         return
     by_rule = Counter((o.finding.rule_id, o.status.value) for o in result.outcomes)

@@ -99,6 +99,7 @@ def gate(org: OrgWorld, monkeypatch: pytest.MonkeyPatch) -> AssumeRoleGate:
 @pytest.fixture
 def org_ledger(aws_env: None) -> Any:
     template.create_tables(boto3.client("dynamodb", region_name=REGION), template.tables_for(TABLE))
+    template.create_messaging(boto3.Session(region_name=REGION), template.messaging_for(TABLE))
     return boto3.resource("dynamodb", region_name=REGION).Table(TABLE)
 
 

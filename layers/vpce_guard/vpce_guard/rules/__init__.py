@@ -107,6 +107,12 @@ class RuleContext:
                 if any(r.private_dns and r.service == service_short_name for r in p.endpoints)]
 
 
+#: Severity labels a rule may declare (ASFF's Severity.Label values; OCSF maps each to a severity_id).
+SEVERITIES = ("INFORMATIONAL", "LOW", "MEDIUM", "HIGH", "CRITICAL")
+#: What a rule that declares none gets.
+DEFAULT_SEVERITY = "MEDIUM"
+
+
 @dataclass(frozen=True)
 class Rule:
     id: str
@@ -117,23 +123,28 @@ class Rule:
     triggers: tuple[str, ...] = field(default=())
     #: Snapshot parts the rule reads (see SNAPSHOT_PARTS); None: all of them.
     reads: frozenset[str] | None = None
+    #: How bad a non-compliant finding is (an ASFF Severity.Label; docs/findings.md lists each rule's).
+    severity: str = DEFAULT_SEVERITY
 
 
 REGISTRY: dict[str, Rule] = {}
 
 
 def register(rule_id: str, title: str, *, triggers: Iterable[str] = (), fix_by_default: bool = True,
-             reads: Iterable[str] | None = None) -> Callable[[RuleFn], RuleFn]:
-    """Register a rule. `reads` names the snapshot parts it needs (omit it and the rule gets all of them)."""
+             reads: Iterable[str] | None = None, severity: str = DEFAULT_SEVERITY) -> Callable[[RuleFn], RuleFn]:
+    """Register a rule. `reads` names the snapshot parts it needs (omit it and the rule gets all of them);
+    `severity` says how bad its non-compliant findings are (one of SEVERITIES)."""
     declared = None if reads is None else frozenset(reads)
     if declared is not None and not declared <= SNAPSHOT_PARTS:
         raise ValueError(f"rule {rule_id!r} reads unknown snapshot parts {sorted(declared - SNAPSHOT_PARTS)}")
+    if severity not in SEVERITIES:
+        raise ValueError(f"rule {rule_id!r}: severity {severity!r} is not one of {SEVERITIES}")
 
     def deco(fn: RuleFn) -> RuleFn:
         if rule_id in REGISTRY:
             raise ValueError(f"rule {rule_id!r} registered twice")
         REGISTRY[rule_id] = Rule(rule_id, title, fn, fix_by_default, (fn.__doc__ or "").strip(), tuple(triggers),
-                                 declared)
+                                 declared, severity)
         return fn
 
     return deco

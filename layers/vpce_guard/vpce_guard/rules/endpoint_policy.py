@@ -31,6 +31,7 @@ def _aws_owned_resources(ep: Endpoint, ctx: RuleContext) -> tuple[str, ...]:
 @register(
     RULE_ID,
     "Endpoint policy confines access to the organization",
+    severity="HIGH",
     triggers=("CreateVpcEndpoint", "ModifyVpcEndpoint"),
     reads=("endpoint_services",),
 )

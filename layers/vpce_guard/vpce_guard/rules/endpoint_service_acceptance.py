@@ -24,6 +24,7 @@ REQUIRE = "require_acceptance"
     triggers=("CreateVpcEndpointServiceConfiguration", "ModifyVpcEndpointServiceConfiguration",
               "ModifyVpcEndpointServicePermissions"),
     reads=("service_configurations",),
+    severity="MEDIUM",
 )
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """A service whose allowed principals include anyone outside the organization (`*`, outside accounts,

@@ -21,6 +21,7 @@ RULE_ID = "endpoint-service-accepted-connections"
     triggers=("AcceptVpcEndpointConnections", "ModifyVpcEndpointServiceConfiguration"),
     fix_by_default=False,
     reads=("service_configurations", "service_connections"),
+    severity="HIGH",
 )
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """No endpoint service has an accepted (live) connection from an account outside the organization that

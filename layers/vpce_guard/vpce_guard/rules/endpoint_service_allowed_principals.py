@@ -26,6 +26,7 @@ REMOVE = "remove_allowed_principal"
     triggers=("CreateVpcEndpointServiceConfiguration", "ModifyVpcEndpointServicePermissions"),
     fix_by_default=False,
     reads=("service_configurations",),
+    severity="HIGH",
 )
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """Every allowed principal of every endpoint service the account provides is an account of an allowed

@@ -24,6 +24,7 @@ REJECT = "reject_connection"
     triggers=("ModifyVpcEndpointServiceConfiguration", "AcceptVpcEndpointConnections"),
     fix_by_default=False,
     reads=("service_configurations", "service_connections"),
+    severity="MEDIUM",
 )
 def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     """No endpoint service has a connection request pending acceptance from an account outside the

@@ -19,6 +19,7 @@ RULE_ID = "interface-endpoint-ingress"
 @register(
     RULE_ID,
     "Interface endpoint security groups allow inbound TCP 443 from the VPC",
+    severity="LOW",
     triggers=("AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "ModifySecurityGroupRules",
               "CreateVpcEndpoint", "ModifyVpcEndpoint"),
     fix_by_default=False,

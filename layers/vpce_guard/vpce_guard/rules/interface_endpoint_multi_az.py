@@ -18,6 +18,7 @@ MIN_ZONES = 2
 @register(
     RULE_ID,
     "Interface endpoints span at least two Availability Zones",
+    severity="LOW",
     triggers=("CreateVpcEndpoint", "ModifyVpcEndpoint"),
     fix_by_default=False,
     reads=("subnets",),
