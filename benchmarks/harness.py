@@ -50,11 +50,11 @@ def moto_world(server: bool = False) -> Iterator[MotoWorld]:
     import boto3
     from moto import mock_aws
 
-    from devkit import moto_privatelink, template
+    from devkit import moto_extensions, template
     from devkit.caches import reset_process_caches
     from devkit.moto_server import moto_server
 
-    moto_privatelink.install()  # in-process moto: the endpoint-service connection calls it lacks
+    moto_extensions.install()  # in-process moto: what the project adds to it
     with contextlib.ExitStack() as stack:
         if server:
             url = stack.enter_context(moto_server())

@@ -15,14 +15,13 @@ documents them:
 * Accept/Reject name endpoints by id; an id that is not a connection to the service comes back in
   `Unsuccessful` (InvalidVpcEndpointId.NotFound), the call itself succeeds; an unknown service fails the call.
 
-Used wherever the project runs against moto: the in-process tests (tests/conftest.py), the benchmarks, and
-the moto server of the demo and the end-to-end tests (`python -m devkit.moto_privatelink` is `moto_server`
-with these calls). Response shapes not produced here (paging, other errors) are tested with botocore's Stubber.
+Used wherever the project runs against moto (devkit/moto_extensions.py installs it): the in-process tests,
+the benchmarks, and the moto server of the demo and the end-to-end tests. Response shapes not produced here
+(paging, other errors) are tested with botocore's Stubber.
 """
 
 from __future__ import annotations
 
-import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -140,14 +139,3 @@ def install() -> None:
         VPCBackend.create_vpc_endpoint = create_vpc_endpoint  # type: ignore[method-assign]
         _INSTALLED = True
 
-
-def main(argv: list[str] | None = None) -> None:
-    """`python -m moto.server`, with the connection calls added."""
-    install()
-    from moto.server import main as moto_main
-
-    moto_main(argv if argv is not None else sys.argv[1:])
-
-
-if __name__ == "__main__":
-    main()

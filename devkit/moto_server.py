@@ -27,10 +27,10 @@ def moto_server(host: str = "127.0.0.1", port: int | None = None,
                 env: Mapping[str, str] | None = None) -> Iterator[str]:
     """Yield the endpoint URL of a fresh moto server; the server is stopped on exit, whatever happens.
     `env` adds to the server's environment (e.g. MOTO_ACCOUNT_ID, the account of requests it cannot place).
-    The server is moto's with the endpoint-service connection calls moto lacks (devkit.moto_privatelink)."""
+    The server is moto's with what devkit/moto_extensions.py adds to it."""
     port = port or _free_port()
     proc = subprocess.Popen(
-        [sys.executable, "-m", "devkit.moto_privatelink", "-H", host, "-p", str(port)],
+        [sys.executable, "-m", "devkit.moto_extensions", "-H", host, "-p", str(port)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, **(env or {})}, cwd=ROOT,
     )
     url = f"http://{'127.0.0.1' if host == '0.0.0.0' else host}:{port}"  # noqa: S104

@@ -10,8 +10,8 @@ LAYER_DIR = ROOT / "layers" / "vpce_guard"
 if str(LAYER_DIR) not in sys.path:
     sys.path.insert(0, str(LAYER_DIR))
 
-# moto simulates endpoint services and their permissions but not their connections: add those calls, computed
-# from moto's own state, to every in-process mock (devkit/moto_privatelink.py says what they do).
-from devkit import moto_privatelink  # noqa: E402
+# What the project adds to moto (devkit/moto_extensions.py): the endpoint-service connection calls, computed from
+# moto's own state, and a TransactWriteItems that backs each table up once, for every in-process mock.
+from devkit import moto_extensions  # noqa: E402
 
-moto_privatelink.install()
+moto_extensions.install()
