@@ -121,6 +121,9 @@ def _run_one(spec: UnitSpec) -> dict[str, Any]:
         org_id = boto3.client("organizations", region_name=HOME).create_organization(FeatureSet="ALL")[
             "Organization"]["Id"]
         template.create_tables(boto3.client("dynamodb", region_name=HOME), template.tables_for(TABLE))
+        # The hub bus and the notification topic exist as deployed: the worker that completes a sweep publishes
+        # its summary (a topic that is missing would add a failure record to every unit's profile).
+        template.create_messaging(boto3.session.Session(), template.messaging_for(TABLE), region_name=HOME)
         seed(boto3.client("ec2", region_name=spec.region), spec, org_id)
         table = boto3.resource("dynamodb", region_name=HOME).Table(TABLE)
         records = sweep.SweepRecords(table, 30)
@@ -153,6 +156,7 @@ def _run_one(spec: UnitSpec) -> dict[str, Any]:
                 profile = UnitProfile(
                     name=spec.name, endpoints=int(item.get("endpoints_seen", 0)), vpcs=spec.vpcs,
                     evaluations=sum(findings.values()), table_items=table_items,
+                    table_items_after=table.scan(Select="COUNT")["Count"],
                     stages=stages_from_spans(calls.spans, aws.MAX_PARALLEL_CALLS),
                     seconds=round(wall, 4), gap_seconds=round(max(0.0, wall - calls.seconds_in_calls()), 4),
                     cpu_seconds=round(cpu, 4), statuses=findings)

@@ -38,10 +38,11 @@ MIX: tuple[tuple[float, tuple[str, ...]], ...] = (
     (0.15, ("medium", "small", "small")),
     (0.05, ("large", "medium", "small", "small")),
 )
-#: Calls the fleet model accounts for itself, outside the unit profiles.
+#: Calls the fleet model accounts for itself, outside the unit profiles. A calibration sweep has one unit, so its
+#: worker also completes the sweep: the summary's notification (sns:Publish) is made once per sweep, not per unit.
 FLEET_CALLS = ("ec2:DescribeRegions", "sts:AssumeRole", "sts:GetCallerIdentity", "dynamodb:TransactWriteItems",
                "dynamodb:GetItem", "ssm:GetParameter", "organizations:DescribeOrganization",
-               "ec2:DescribeVpcEndpointServices", "ec2:DescribePrefixLists")
+               "ec2:DescribeVpcEndpointServices", "ec2:DescribePrefixLists", "sns:Publish")
 INVOKE_OVERHEAD = 0.010
 
 

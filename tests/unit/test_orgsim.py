@@ -27,6 +27,8 @@ from benchmarks.orgsim.unit import (
     ServerBucket,
     Stage,
     UnitProfile,
+    _line,
+    _size,
     attempts_for,
     aws_run,
     stages_from_spans,
@@ -185,3 +187,21 @@ def test_the_templates_sweep_defaults_are_the_ones_the_simulation_chose() -> Non
     assert int(params["SweepParallelCalls"]["Default"]) == chosen["parallel_calls"]
     row = next(r for r in results["rows"] if r["case"].startswith("1,000 accounts x"))
     assert row["wall_seconds"] <= 15 * 60 and row["failed_units"] == 0
+
+
+def test_the_cost_fit_never_goes_below_zero_and_keeps_the_best_line_that_does_not() -> None:
+    # Sizes that hardly vary with noisy times: the free line crosses far below zero. The best line with a zero
+    # intercept goes through the origin and predicts the mean, not the free slope (which would say 4x it).
+    xs, ys = [0.266, 0.267, 0.267, 0.268], [0.004, 0.002, 0.003, 0.005]
+    intercept, slope = _line(xs, ys)
+    assert intercept == 0.0
+    assert slope * 0.267 == pytest.approx(sum(ys) / len(ys), rel=0.01)
+    assert _line([1.0, 2.0, 3.0], [2.0, 3.0, 4.0]) == pytest.approx((1.0, 1.0))  # a free line above zero is kept
+    assert _line([1.0, 2.0, 3.0], [3.0, 2.0, 1.0]) == (2.0, 0.0)  # never a negative slope: the mean
+    assert _line([0.5, 0.5], [0.01, 0.03]) == (0.02, 0.0)  # no spread in size: the mean
+
+
+def test_a_query_costs_with_its_answer_and_a_transaction_with_the_table() -> None:
+    query, transaction = Call("dynamodb", "Query", 817.0), Call("dynamodb", "TransactWriteItems", 0.05)
+    assert _size(query, table_items=1300) == 817.0
+    assert _size(transaction, table_items=1300) == 1.3
