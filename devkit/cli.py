@@ -10,6 +10,7 @@ the hub's region; a resource's own region is `--resource-region`). The commands:
     exemptions  add, list or expire exemptions (vpce_guard/admin.py)
     flapping    clear a flapping resource (vpce_guard/admin.py)
     rollback    restore the before-state of one remediation (vpce_guard/admin.py)
+    ledger      bring a ledger written by an earlier version up to this one (vpce_guard/admin.py)
     sandbox     the demo's world on a moto server that stays up (devkit/sandbox.py)
     demo        the story in a minute against a moto server it starts and stops (devkit/demo.py)
 
@@ -32,7 +33,7 @@ from vpce_guard import admin, cli
 PROG = "vpce-guard"
 DESCRIPTION = """vpce-guard finds and fixes drift on AWS VPC endpoints across an AWS Organization and keeps a ledger of
 every check and fix. This command runs its functions locally, reads the ledger, and manages exemptions,
-flapping resources and rollbacks. Global options work before or after the command."""
+flapping resources, rollbacks and ledger upgrades. Global options work before or after the command."""
 EPILOG = """exit codes: 0 done; 1 AWS or the environment refused (the message says what to do); 2 the command line,
 or a file it names, is wrong; 3 a rollback ran and was refused or failed (its JSON says why).
 Run `vpce-guard COMMAND --help` for a command's options."""

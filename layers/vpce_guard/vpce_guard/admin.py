@@ -1,6 +1,6 @@
-"""Operator commands: exemptions, clearing a flapping resource, rollback. They run with the operator's own
-credentials (the functions cannot write exemptions; only principals allowed by the table's policy can), print
-JSON, and are subcommands of `vpce-guard` (devkit/cli.py), or, where only the layer is installed:
+"""Operator commands: exemptions, clearing a flapping resource, rollback, upgrading the ledger. They run with
+the operator's own credentials (the functions cannot write exemptions; only principals allowed by the table's
+policy can), print JSON, and are subcommands of `vpce-guard` (devkit/cli.py), or, where only the layer is installed:
 
     python -m vpce_guard.admin [--region R] [--profile P] [--stack S | --ledger-table T --exemptions-table T] \\
         exemptions add --scope vpc --target vpc-0abc… --account 111122223333 \\
@@ -10,6 +10,7 @@ JSON, and are subcommands of `vpce-guard` (devkit/cli.py), or, where only the la
         --rule endpoint-policy-org-confined
     python -m vpce_guard.admin flapping clear --account … --resource-region … --resource-id vpce-… --rule … --reason …
     python -m vpce_guard.admin rollback --account … --resource-region … --resource-id vpce-… --record-sk 'EVAL#…'
+    python -m vpce_guard.admin ledger upgrade
 
 `--region` is the hub's region (where the tables are); `--resource-region` the resource's (default: --region).
 Tables: --ledger-table / --exemptions-table, else the stack's outputs (--stack), else LEDGER_TABLE /
@@ -136,8 +137,14 @@ def _rollback(ctx: cli.Context) -> int:
     return EXIT_ROLLBACK_NOT_DONE if out.get("status") in (rollback.REFUSED, rollback.FAILED) else 0
 
 
+def _ledger_upgrade(ctx: cli.Context) -> None:
+    counts = Ledger(_table(ctx, "ledger")).index_open_states()
+    _print(ctx, {**counts, "note": "open findings written by vpce-guard 0.1.0 are now in the open-by-place index, "
+                                   "so sweeps close those they no longer see; running this again changes nothing"})
+
+
 def register(commands: cli.Commands) -> None:
-    """Add `exemptions`, `flapping` and `rollback` to a command line."""
+    """Add `exemptions`, `flapping`, `rollback` and `ledger` to a command line."""
     ex = commands.add("exemptions", help="add, list or expire exemptions (the registry in the hub)", tables=True)
     actions = cli.Commands(ex, dest="action", title="actions")
     for name, run, what in (("add", _exemptions_add, "add (or renew) an exemption: matching resources are "
@@ -183,6 +190,14 @@ def register(commands: cli.Commands) -> None:
     rb.add_argument("--record-sk", required=True, help="the sk of the remediation's ledger record ('EVAL#…'; "
                                                        "`vpce-guard report history` shows it)")
     rb.add_argument("--reason", help="why, recorded with the rollback")
+
+    lg = commands.add("ledger", help="maintain the ledger table (once after an upgrade)", tables=True)
+    cli.Commands(lg, dest="action", title="actions").add(
+        "upgrade", help="bring a ledger written by an earlier version up to this one (safe to run again)",
+        run=_ledger_upgrade, tables=True,
+        description="Bring a ledger written by an earlier version up to this one: open findings recorded by "
+                    "vpce-guard 0.1.0 join the open-by-place index, so sweeps close those they no longer see. Reads "
+                    "only the open findings (by-status index), never scans; safe to run again; prints JSON counts.")
 
 
 def parser(prog: str = "python -m vpce_guard.admin") -> cli.Parser:

@@ -585,6 +585,39 @@ class Ledger:
             cond = cond & Key("gsi1sk").begins_with(prefix)
         yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
 
+    def index_open_states(self) -> dict[str, int]:
+        """Put the open state items written before OPEN_INDEX existed (vpce-guard 0.1.0) into it.
+
+        Such an item has an open status but no `open_place`, so a sweep's `close_unseen` cannot see it: a finding
+        on a resource that went while its event was lost would stay open for ever. Every open state item is read
+        from the by-status index (one paginated Query per open status, no scan) and each one without the keys
+        gets them, on condition that its status is still the one read and it still has none (a run writing the
+        state meanwhile wins; running this again changes nothing). Returns what was read and indexed."""
+        from boto3.dynamodb.conditions import Attr
+
+        counts = {"open_states": 0, "indexed": 0, "changed_meanwhile": 0}
+        for status in sorted(s.value for s in OPEN_STATUSES):
+            for item in self.current(status):
+                if item.get("record_type") != "state":
+                    continue
+                counts["open_states"] += 1
+                if "open_place" in item:
+                    continue
+                try:
+                    self.table.update_item(
+                        Key={"pk": item["pk"], "sk": item["sk"]},
+                        UpdateExpression="SET open_place = :place, open_key = :key",
+                        ConditionExpression=Attr("status").eq(status) & Attr("open_place").not_exists(),
+                        ExpressionAttributeValues={
+                            ":place": open_place(str(item["account"]), str(item["region"])),
+                            ":key": f"{item['rule_id']}#{item['resource_id']}"})
+                    counts["indexed"] += 1
+                except ClientError as exc:
+                    if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                        raise
+                    counts["changed_meanwhile"] += 1
+        return counts
+
     def open_in(self, account: str, region: str) -> Iterator[dict[str, Any]]:
         """The open state items of an account-region: one Query on OPEN_INDEX, paginated."""
         from boto3.dynamodb.conditions import Key
