@@ -52,8 +52,8 @@ def profiles_of(raw: dict[str, dict[str, Any]], round_name: str) -> dict[str, Un
 
 def calibration_check(raw: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Fit the moto cost on FIT_ON and predict the others: predicted / measured wall time. Each round is fitted on
-    its own: calibration sends a first sweep's calls one at a time and a repeat sweep's side by side (as deployed),
-    and a call sent alone also waits for the client's own work, which side by side overlaps the server's."""
+    its own: a first sweep writes every state item in transactions and fixes what it finds, a repeat sweep mostly
+    reads, and how much of a call's time the client's own work overlaps differs between the two."""
     rows = []
     for round_name in ("repeat", "first"):
         cost = fit_moto([p for n, p in profiles_of(raw, round_name).items() if n in calibrate.FIT_ON])
