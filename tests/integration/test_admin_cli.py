@@ -11,6 +11,7 @@ import pytest
 from boto3.dynamodb.conditions import Key
 
 from devkit.seed import SpineWorld, render_event
+from tests.support.printed import printed_json
 from vpce_guard import admin
 
 from .conftest import ACCOUNT, REGION, TABLE, TABLES, Invoke
@@ -20,14 +21,6 @@ POLICY_RULE = "endpoint-policy-org-confined"
 
 def _policy(ec2: Any, endpoint_id: str) -> str:
     return ec2.describe_vpc_endpoints(VpcEndpointIds=[endpoint_id])["VpcEndpoints"][0]["PolicyDocument"]
-
-
-def _printed(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
-    """The command's JSON. (In this process the handler invoked before it set up Powertools' log handler on
-    stdout, so the layer's log lines come first; a `vpce-guard` process has no such handler.)"""
-    lines = capsys.readouterr().out.splitlines()
-    start = max(i for i, line in enumerate(lines) if line == "{")
-    return dict(json.loads("\n".join(lines[start:])))
 
 
 def test_rollback_on_the_command_line_restores_then_refuses_a_second_time(
@@ -44,11 +37,11 @@ def test_rollback_on_the_command_line_restores_then_refuses_a_second_time(
             "--exemptions-table", TABLES["ExemptionsTable"]]
 
     assert admin.main(argv) == 0
-    assert _printed(capsys)["status"] == "restored"
+    assert printed_json(capsys)["status"] == "restored"
     assert _policy(ec2, endpoint) == original
 
     assert admin.main(argv) == admin.EXIT_ROLLBACK_NOT_DONE, "the resource no longer shows the fix's after-state"
-    out = _printed(capsys)
+    out = printed_json(capsys)
     assert out["status"] == "refused" and "changed since" in out["reason"]
 
 

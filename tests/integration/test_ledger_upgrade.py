@@ -4,13 +4,13 @@ stay out of it; running it again changes nothing."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from devkit.seed import SpineWorld, render_event
+from tests.support.printed import printed_json
 from vpce_guard import admin
 from vpce_guard.ledger import Ledger
 from vpce_guard.models import Trigger
@@ -30,9 +30,7 @@ def _upgrade(capsys: pytest.CaptureFixture[str]) -> dict[str, Any]:
     capsys.readouterr()
     assert admin.main(["ledger", "upgrade", "--region", REGION, "--ledger-table", TABLE,
                        "--exemptions-table", TABLES["ExemptionsTable"]]) == 0
-    lines = capsys.readouterr().out.splitlines()
-    start = max(i for i, line in enumerate(lines) if line == "{")
-    return dict(json.loads("\n".join(lines[start:])))
+    return printed_json(capsys)
 
 
 def test_open_findings_of_an_older_ledger_join_the_open_index_once_and_a_sweep_then_closes_them(
