@@ -59,8 +59,23 @@ def test_a_sweep_of_an_unchanged_estate_writes_one_checks_item_listing_every_eva
     assert checks["count"] == sum(_evaluations(second).values())
     assert checks["trigger"]["source"] == "sweep" and checks["expires_at"] > 0
     assert second.ledger_items == 1 == sum(calls.batch_write_items)
-    # The state items were compared with one BatchGetItem (up to 100 keys), not read one by one.
-    assert calls.count("dynamodb", "BatchGetItem") == 1 and calls.count("dynamodb", "GetItem") == 0
+    # The account-region's digest vouched for the state items (test_sweep_digest.py): one GetItem, none read back.
+    assert calls.count("dynamodb", "BatchGetItem") == 0 and calls.count("dynamodb", "GetItem") == 1
+
+
+def test_a_sweep_that_reads_state_items_back_compares_them_in_batches_not_one_by_one(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    for i in (1, 2):
+        seed_vpc(ec2, REGION, cidr=f"10.{i}.0.0/16", name=f"ok-{i}", s3_policy=confined_policy(org_id),
+                 associate_all=True, dns_hostnames=True)
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE))
+    _sweep(rt)
+    ledger_table.delete_item(Key={"pk": f"UNIT#{ACCOUNT}#{REGION}", "sk": "DIGEST"})  # no digest: read back
+    with count_api_calls() as calls:
+        result = _sweep(rt)
+    assert result.digest == "read_back"
+    assert calls.count("dynamodb", "BatchGetItem") == 1 and calls.count("dynamodb", "GetItem") == 1
+    assert sum(calls.batch_write_items) == 1, "nothing changed: one checks item"
 
 
 def test_a_sweep_writes_history_for_what_changed_and_lists_the_rest_as_checked(
@@ -87,15 +102,17 @@ def test_a_sweep_writes_history_for_what_changed_and_lists_the_rest_as_checked(
     [state] = [i for i in Ledger(ledger_table).current("dry_run") if i["resource_id"] == endpoint]
     assert state["rule_id"] == "gateway-endpoint-route-tables"
 
-    # What would have been fixed is written every sweep, changed or not: the by-day activity index holds it.
-    # Its state item stays as it was: the state changed when the route table appeared, not since.
+    # What would have been fixed, unchanged, is listed with its reason in the checks item (on the by-day activity
+    # index), not as history: the history shows when it became dry_run. Its state item stays as it was.
     before = len(_history(ledger_table, endpoint))
     with count_api_calls() as calls:
         _sweep(rt)
-    assert len(_history(ledger_table, endpoint)) == before + 1
+    assert len(_history(ledger_table, endpoint)) == before
     [same] = [i for i in Ledger(ledger_table).current("dry_run") if i["resource_id"] == endpoint]
     assert same == state
-    assert sum(calls.batch_write_items) == 2  # the dry_run history item and one checks item
+    assert sum(calls.batch_write_items) == 1  # one checks item
+    [newest, *_] = Ledger(ledger_table).checks(ACCOUNT, REGION)
+    assert newest["would_fix"]["gateway-endpoint-route-tables"][endpoint] == state["reason"]
 
 
 def test_an_open_finding_the_sweep_no_longer_sees_is_closed_unless_its_rule_is_off_or_it_is_newer(

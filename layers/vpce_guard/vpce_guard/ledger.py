@@ -13,7 +13,11 @@ Key design (single table, see docs/ledger.md):
   → "what was fixed (or would have been, or failed) between two times" is one Query per day on `by-status`,
   no scan. The state items' STATUS# partitions of the same index are unaffected.
 - checks        pk = CHECKS#<account>#<region>                  sk = EVAL#<time>#<part>   (TTL `expires_at`)
-  what a sweep re-checked and found as it was (see `Ledger.write_sweep`).
+  what a sweep re-checked and found as it was (see `Ledger.write_sweep`); a part listing unchanged dry_run
+  findings carries their reasons and the activity keys of dry_run, so the activity index stays complete.
+- digest        pk = UNIT#<account>#<region>                    sk = DIGEST
+  a version every state write of the account-region adds one to, and the digest of the last sweep that read
+  its state items back (unit_digest.py: what lets a repeat sweep skip those reads).
 Ordering: every record carries `observed_at`, the time the resource was read (the snapshot, or the read-back
 after a write). A state item is only ever replaced by an observation at least as recent (a conditional put),
 so a run that read earlier and finishes later never overwrites the verdict of a run that read later. History
@@ -23,13 +27,16 @@ Writes: the state items of a write are read first (one BatchGetItem per 100 keys
 which tells each write's status changes (`WriteReport.changes`, for finding events and notifications) and
 drops what is known to be older. A write of at most 100 items (an event's) is one TransactWriteItems, the
 state puts conditional; larger ones send history with BatchWriteItem (25 per call) and the state puts in
-transactions of up to 100.
+transactions of up to 100. Every transaction that puts state items also adds one to the `version` of their
+account-region's digest item (unit_digest.py), so no state item changes unseen by a sweep's digest.
 
 Events write a history item for every evaluation: an event is a change, and who made it matters. A sweep
 re-checks everything, mostly unchanged; it writes history and state only for what changed (status or reason
 differ from the state item), was done or attempted, and lists the rest, by rule and status, in its checks
-items: every check is recorded, a resource's history stays a timeline of changes (as AWS Config keeps a
-compliance timeline), and a sweep costs writes in proportion to drift, not to the size of the estate.
+items (an unchanged dry_run with its reason: what would be fixed, on the activity index): every check is
+recorded, a resource's history stays a timeline of changes (as AWS Config keeps a compliance timeline), and a
+sweep costs writes in proportion to drift, not to the size of the estate. When the account-region's digest
+vouches that nothing changed since the last such sweep, the sweep reads no state item at all (unit_digest.py).
 """
 
 from __future__ import annotations
@@ -37,6 +44,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -49,6 +57,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from .aws import side_by_side
 from .models import OPEN_STATUSES, Finding, Outcome, Status, Trigger
+from .unit_digest import DIGEST_SK, UnitDigest, unit_pk
 
 logger = Logger(service="vpce-guard", child=True)
 
@@ -61,9 +70,10 @@ ACTIVITY_STATUSES = frozenset({Status.REMEDIATED, Status.DRY_RUN, Status.FAILED}
 GET_BATCH_SIZE = 100
 #: BatchGetItem rounds for keys DynamoDB leaves unprocessed before the sweep gives up (and is retried).
 UNPROCESSED_ROUNDS = 8
-#: Statuses a sweep always writes as history, changed or not: something was done, attempted, would have been
-#: (dry_run: the by-day activity index is built from them), or was held back (flapping).
-ALWAYS_RECORDED = ACTIVITY_STATUSES | {Status.PENDING, Status.FLAPPING, Status.CONFLICT}
+#: Statuses a sweep always writes as history, changed or not: something was done, attempted, or was held back
+#: (flapping). An unchanged dry_run (what would be done, as before) goes in the checks items with its reason,
+#: on the activity index (checks_items).
+ALWAYS_RECORDED = frozenset({Status.REMEDIATED, Status.FAILED, Status.PENDING, Status.FLAPPING, Status.CONFLICT})
 #: Items per TransactWriteItems (DynamoDB's limit), and a margin under its 4 MB request limit.
 TRANSACT_SIZE = 100
 TRANSACT_BYTES = 3_500_000
@@ -76,8 +86,11 @@ STATE_FIELDS = ("pk", "sk", "status", "reason", "observed_at")
 #: whatever the number of statuses or of other items (template.yaml: LedgerTable).
 OPEN_INDEX = "open-by-place"
 #: Unchanged evaluations listed per checks item: resource ids of about 25 bytes keep it far below DynamoDB's
-#: 400 KB item limit.
+#: 400 KB item limit; the reasons of unchanged dry_run findings count by their size (CHECKS_BYTES).
 CHECKS_PER_ITEM = 2000
+CHECKS_BYTES = 300_000
+#: The rule-and-reason map of a checks item's unchanged dry_run findings (`<rule>` → `<resource>` → reason).
+WOULD_FIX = "would_fix"
 
 
 class LedgerUnavailable(BotoCoreError):
@@ -193,12 +206,15 @@ class WriteReport:
     superseded: list[tuple[str, str]] = field(default_factory=list)
     #: The state items as they were before the write, by (pk, sk) (STATE_FIELDS only).
     previous: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
+    #: What this write added to each account-region's digest version (unit_digest.py), by digest pk.
+    bumps: Counter[str] = field(default_factory=Counter)
 
     def __iadd__(self, other: WriteReport) -> WriteReport:
         self.items += other.items
         self.changes += other.changes
         self.superseded += other.superseded
         self.previous.update(other.previous)
+        self.bumps += other.bumps
         return self
 
 
@@ -232,12 +248,25 @@ def _transact_put(table: str, item: dict[str, Any], conditional: bool) -> dict[s
     return {"Put": put}
 
 
+def _transact_bump(table: str, place: str) -> dict[str, Any]:
+    """One more state write in an account-region: its digest's `version` (unit_digest.py), created at 1."""
+    return {"Update": {"TableName": table, "Key": {"pk": place, "sk": DIGEST_SK}, "UpdateExpression": "ADD #v :one",
+                       "ExpressionAttributeNames": {"#v": "version"}, "ExpressionAttributeValues": {":one": 1}}}
+
+
+def _places(puts: Iterable[tuple[dict[str, Any], bool]]) -> list[str]:
+    """The digest items of the account-regions whose state items (the conditional puts) a transaction writes."""
+    return sorted({unit_pk(str(item["account"]), str(item["region"])) for item, conditional in puts if conditional})
+
+
 def _transact_chunks(puts: list[tuple[dict[str, Any], bool]]) -> list[list[tuple[dict[str, Any], bool]]]:
+    """Transactions of state puts, each with room for the digest bumps of its account-regions."""
+    room = TRANSACT_SIZE - min(len(_places(puts)), TRANSACT_SIZE // 2)
     chunks: list[list[tuple[dict[str, Any], bool]]] = [[]]
     weight = 0
     for put in puts:
         size = _size(put[0])
-        if chunks[-1] and (len(chunks[-1]) >= TRANSACT_SIZE or weight + size > TRANSACT_BYTES):
+        if chunks[-1] and (len(chunks[-1]) >= room or weight + size > TRANSACT_BYTES):
             chunks.append([])
             weight = 0
         chunks[-1].append(put)
@@ -314,27 +343,61 @@ def intake_record(trigger: Trigger, *, account: str | None, region: str | None, 
     )
 
 
+def _checks_parts(unchanged: list[LedgerRecord]) -> list[list[LedgerRecord]]:
+    """Unchanged evaluations cut into checks items: CHECKS_PER_ITEM each, and CHECKS_BYTES of dry_run reasons."""
+    parts: list[list[LedgerRecord]] = [[]]
+    weight = 0
+    for r in unchanged:
+        size = len(r.resource_id) + (len(r.reason) + len(r.rule_id) if r.status is Status.DRY_RUN else 0)
+        if parts[-1] and (len(parts[-1]) >= CHECKS_PER_ITEM or weight + size > CHECKS_BYTES):
+            parts.append([])
+            weight = 0
+        parts[-1].append(r)
+        weight += size
+    return parts
+
+
 def checks_items(unchanged: list[LedgerRecord], *, account: str, region: str, trigger: Trigger, ttl_days: int,
                  now: datetime | None = None) -> list[dict[str, Any]]:
     """The checks items of a sweep: its unchanged evaluations as `checked` (status → rule → resource ids),
-    CHECKS_PER_ITEM to an item; `count` says how many each holds."""
+    CHECKS_PER_ITEM to an item; `count` says how many each holds. A part that lists unchanged dry_run findings
+    also holds their reasons (WOULD_FIX) and the activity keys of dry_run: "what would have been fixed between
+    two times" still lists every dry_run a sweep saw (`Ledger.activity` reads them out)."""
     if not unchanged:
         return []
     now = now or _now()
     moment = stamp(now)
     out: list[dict[str, Any]] = []
-    for part, start in enumerate(range(0, len(unchanged), CHECKS_PER_ITEM)):
+    for part, chunk in enumerate(_checks_parts(unchanged)):
         checked: dict[str, dict[str, list[str]]] = {}
-        chunk = unchanged[start:start + CHECKS_PER_ITEM]
+        would_fix: dict[str, dict[str, str]] = {}
         for r in chunk:
             checked.setdefault(r.status.value, {}).setdefault(r.rule_id, []).append(r.resource_id)
-        out.append(_dynamo_safe({
+            if r.status is Status.DRY_RUN:
+                would_fix.setdefault(r.rule_id, {})[r.resource_id] = r.reason
+        item: dict[str, Any] = {
             "pk": checks_pk(account, region), "sk": f"EVAL#{moment}#{part:04d}", "record_type": "checks",
             "account": account, "region": region, "count": len(chunk), "checked": checked,
             "trigger": trigger.model_dump(mode="json", exclude_none=True), "time": moment,
             "expires_at": expires_at(now, ttl_days),
-        }))
+        }
+        if would_fix:
+            item[WOULD_FIX] = would_fix
+            item["gsi1pk"] = activity_pk(Status.DRY_RUN, moment[:10])
+            item["gsi1sk"] = f"{moment}#{account}#{region}#~checks#{part:04d}"
+        out.append(_dynamo_safe(item))
     return out
+
+
+def would_fix_rows(item: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+    """The unchanged dry_run findings a checks item lists, each shaped as the history item of an evaluation."""
+    account, region = str(item.get("account")), str(item.get("region"))
+    for rule_id, reasons in sorted((item.get(WOULD_FIX) or {}).items()):
+        for resource_id, reason in sorted(reasons.items()):
+            yield {"pk": resource_pk(account, region, resource_id), "sk": item.get("sk"), "record_type": "checks",
+                   "account": account, "region": region, "resource_id": resource_id, "rule_id": rule_id,
+                   "status": Status.DRY_RUN.value, "reason": reason, "trigger": item.get("trigger"),
+                   "time": item.get("time"), "details": {"unchanged": "as the sweep before found it"}}
 
 
 def checks_pk(account: str, region: str) -> str:
@@ -376,7 +439,8 @@ class Ledger:
             if str(before.get("observed_at") or "") > r.observed:
                 report.superseded.append(key)
                 del states[key]
-        written, refused = self._put(list(history.values()), {k: r.state_item() for k, r in states.items()})
+        written, refused, report.bumps = self._put(list(history.values()),
+                                                   {k: r.state_item() for k, r in states.items()})
         report.superseded += refused
         report.items = len(history) + len(written)
         for key in sorted(written):
@@ -392,42 +456,49 @@ class Ledger:
         return report
 
     def _put(self, history: list[dict[str, Any]], states: dict[tuple[str, str], dict[str, Any]]) -> tuple[
-            set[tuple[str, str]], list[tuple[str, str]]]:
+            set[tuple[str, str]], list[tuple[str, str]], Counter[str]]:
         """History items unconditionally, state items on condition of their observation time. One transaction
         when everything fits in one; else history in batches side by side, then the states in transactions of
         100, one after another (a write this large is a first sweep: rare, and each call already carries 100
-        items; moto, the tests' DynamoDB, is not safe for concurrent transactions either).
-        Returns (state keys written, state keys refused because a newer observation was stored meanwhile)."""
+        items; moto, the tests' DynamoDB, is not safe for concurrent transactions either). Each transaction adds
+        one to the digest version of the account-regions it writes states of (unit_digest.py).
+        Returns (state keys written, state keys refused because a newer observation was stored meanwhile,
+        what was added to each digest version)."""
         if not states:
             side_by_side(self._write_batch, [history[i:i + BATCH_SIZE] for i in range(0, len(history), BATCH_SIZE)])
-            return set(), []
+            return set(), [], Counter()
         puts = [(item, False) for item in history] + [(item, True) for item in states.values()]
-        if len(puts) <= TRANSACT_SIZE and sum(_size(i) for i, _ in puts) <= TRANSACT_BYTES:
+        if len(puts) + len(_places(puts)) <= TRANSACT_SIZE and sum(_size(i) for i, _ in puts) <= TRANSACT_BYTES:
             chunks = [puts]
         else:
             side_by_side(self._write_batch, [history[i:i + BATCH_SIZE] for i in range(0, len(history), BATCH_SIZE)])
             chunks = _transact_chunks([(item, True) for item in states.values()])
         written: set[tuple[str, str]] = set()
         refused: list[tuple[str, str]] = []
+        bumps: Counter[str] = Counter()
         for chunk in chunks:
-            done, lost = self._transact(chunk)
+            done, lost, bumped = self._transact(chunk)
             written |= done
             refused += lost
-        return written, refused
+            bumps.update(bumped)
+        return written, refused, bumps
 
     def _transact(self, puts: list[tuple[dict[str, Any], bool]]) -> tuple[set[tuple[str, str]],
-                                                                          list[tuple[str, str]]]:
-        """One TransactWriteItems; conditional puts refused by a newer observation are dropped and the rest is
-        sent again; a conflict with another transaction or throttling is retried after a growing pause."""
+                                                                          list[tuple[str, str]], list[str]]:
+        """One TransactWriteItems, with the digest bumps of its state puts; conditional puts refused by a newer
+        observation are dropped and the rest is sent again; a conflict with another transaction or throttling is
+        retried after a growing pause. Returns what `_put` does, the digests bumped as a list."""
         client = self.table.meta.client
         refused: list[tuple[str, str]] = []
         for attempt in range(UNPROCESSED_ROUNDS):
             if not puts:
                 break
+            places = _places(puts)
             try:
                 client.transact_write_items(TransactItems=[_transact_put(self.table.name, item, conditional)
-                                                           for item, conditional in puts])
-                return {(i["pk"], i["sk"]) for i, conditional in puts if conditional}, refused
+                                                           for item, conditional in puts]
+                                            + [_transact_bump(self.table.name, place) for place in places])
+                return {(i["pk"], i["sk"]) for i, conditional in puts if conditional}, refused, places
             except ClientError as exc:
                 if exc.response.get("Error", {}).get("Code") != "TransactionCanceledException":
                     raise
@@ -439,7 +510,7 @@ class Ledger:
                     continue
                 time.sleep(min(0.05 * 2 ** attempt, 2.0))
         if not puts:
-            return set(), refused
+            return set(), refused, []
         raise LedgerUnavailable(f"DynamoDB kept cancelling a ledger transaction of {len(puts)} items after "
                                 f"{UNPROCESSED_ROUNDS} rounds")
 
@@ -449,8 +520,8 @@ class Ledger:
         """A sweep's records: history and state for what changed, checks items for the rest (module doc).
 
         Changed means: no state item yet, or a different status or reason; an evaluation whose status is in
-        ALWAYS_RECORDED gets a history item even when unchanged (its state item stays). The state items are read
-        first (BatchGetItem, 100 keys per call, consistent reads); a state written by an
+        ALWAYS_RECORDED gets a history item even when unchanged (its state item stays). The state items not in
+        `previous` are read first (BatchGetItem, 100 keys per call, consistent reads); a state written by an
         event meanwhile is at worst compared with an older one, which writes a record more, never one less.
         Returns the items written."""
         evaluations = [r for r in records if r.record_type == "evaluation"]
@@ -515,6 +586,37 @@ class Ledger:
         batches = [ordered[i:i + GET_BATCH_SIZE] for i in range(0, len(ordered), GET_BATCH_SIZE)]
         found = {(i["pk"], i["sk"]): i for items in side_by_side(self._get_batch, batches) for i in items}
         return {key: found.get(key, {}) for key in ordered}
+
+    def unit(self, account: str, region: str) -> UnitDigest:
+        """The digest item of an account-region (unit_digest.py): one consistent GetItem."""
+        resp = self.table.get_item(Key={"pk": unit_pk(account, region), "sk": DIGEST_SK}, ConsistentRead=True,
+                                   ProjectionExpression="#v, digest, digest_version, verified_at",
+                                   ExpressionAttributeNames={"#v": "version"})
+        return UnitDigest.from_item(resp.get("Item"))
+
+    def vouch(self, account: str, region: str, digest: str, *, read: UnitDigest, own_bumps: int,
+              now: datetime | None = None) -> bool:
+        """Store the digest of a sweep that read the account-region's state items back and wrote what changed,
+        on condition that the version is what it read plus its own writes: no one else wrote a state item of the
+        account-region meanwhile. Returns whether it was stored (if not, the next sweep takes the full path)."""
+        expected = read.version + own_bumps
+        condition = "attribute_not_exists(#v)" if expected == 0 else "#v = :v"
+        try:
+            self.table.update_item(
+                Key={"pk": unit_pk(account, region), "sk": DIGEST_SK},
+                UpdateExpression="SET digest = :d, digest_version = :v, verified_at = :t, record_type = :rt, "
+                                 "account = :a, #r = :r",
+                ConditionExpression=condition,
+                ExpressionAttributeNames={"#v": "version", "#r": "region"},
+                ExpressionAttributeValues={":d": digest, ":v": expected, ":t": stamp(now or _now()),
+                                           ":rt": "digest", ":a": account, ":r": region})
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
+                raise
+            logger.info("account-region written meanwhile: its digest is not stored, the next sweep reads back",
+                        extra={"account": account, "region": region})
+            return False
+        return True
 
     def _get_batch(self, keys: list[tuple[str, str]]) -> list[dict[str, Any]]:
         """One BatchGetItem, and again for what DynamoDB leaves unprocessed, after a growing pause (what it
@@ -596,6 +698,7 @@ class Ledger:
         from boto3.dynamodb.conditions import Attr
 
         counts = {"open_states": 0, "indexed": 0, "changed_meanwhile": 0}
+        places: set[str] = set()
         for status in sorted(s.value for s in OPEN_STATUSES):
             for item in self.current(status):
                 if item.get("record_type") != "state":
@@ -612,10 +715,14 @@ class Ledger:
                             ":place": open_place(str(item["account"]), str(item["region"])),
                             ":key": f"{item['rule_id']}#{item['resource_id']}"})
                     counts["indexed"] += 1
+                    places.add(unit_pk(str(item["account"]), str(item["region"])))
                 except ClientError as exc:
                     if exc.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                         raise
                     counts["changed_meanwhile"] += 1
+        for place in sorted(places):  # a digest stored before these were open-indexed no longer vouches (unit_digest)
+            self.table.update_item(Key={"pk": place, "sk": DIGEST_SK}, UpdateExpression="ADD #v :one",
+                                   ExpressionAttributeNames={"#v": "version"}, ExpressionAttributeValues={":one": 1})
         return counts
 
     def open_in(self, account: str, region: str) -> Iterator[dict[str, Any]]:
@@ -628,7 +735,8 @@ class Ledger:
     def activity(self, status: Status | str, since: datetime, until: datetime, *,
                  on_page: Callable[[int], None] | None = None) -> Iterator[dict[str, Any]]:
         """History items of a status (remediated, dry_run, failed) recorded in [since, until], oldest first:
-        one Query per UTC day on the by-status index, never a scan."""
+        one Query per UTC day on the by-status index, never a scan. For dry_run, the unchanged findings a sweep
+        listed in its checks items come as items of their own (`would_fix_rows`, `record_type` checks)."""
         from boto3.dynamodb.conditions import Key
 
         value = status.value if isinstance(status, Status) else status
@@ -638,7 +746,11 @@ class Ledger:
         day = since.astimezone(UTC).date()
         while day <= until.astimezone(UTC).date():
             cond = Key("gsi1pk").eq(activity_pk(value, day.isoformat())) & Key("gsi1sk").between(lo, f"{hi}~")
-            yield from self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page)
+            for item in self._query({"IndexName": STATUS_INDEX, "KeyConditionExpression": cond}, None, on_page):
+                if item.get("record_type") == "checks":  # unchanged dry_run findings a sweep listed (checks_items)
+                    yield from would_fix_rows(item)
+                else:
+                    yield item
             day += timedelta(days=1)
 
     def checks(self, account: str, region: str, *, since: datetime | None = None) -> Iterator[dict[str, Any]]:

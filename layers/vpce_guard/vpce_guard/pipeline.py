@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import boto3
 from aws_lambda_powertools import Logger
@@ -20,7 +20,6 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from . import (
     aws,
-    events,
     exemptions,
     flapping,
     inventory,
@@ -34,10 +33,14 @@ from . import (
     safety,
     service_writes,
     telemetry,
+    unit_digest,
 )
 from .config import Mode, Settings
 from .models import GONE_ENDPOINT_STATES, Finding, Outcome, Snapshot, Status, Targets, Trigger, Vpc, resource_type_of
 from .rules import Rule, RuleContext, all_rules, evaluate_all, reads_of
+
+if TYPE_CHECKING:
+    from . import events
 
 logger = Logger(service="vpce-guard", child=True)
 
@@ -61,6 +64,9 @@ class RunResult:
     changes: list[ledger.StatusChange] = field(default_factory=list)
     #: What was sent beyond the ledger (Security Hub, finding events, notifications) and what failed to be.
     published: publish.PublishReport | None = None
+    #: A sweep of a whole account-region: whether its digest vouched for the state items ("vouched") or they
+    #: were read back ("read_back"); unit_digest.py.
+    digest: str | None = None
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -199,7 +205,10 @@ def _role_name_decides(trigger: Trigger, hub: str) -> bool:
 
 
 def handle_event(rt: Runtime, event: Any) -> RunResult:
-    """Entry point of the on-change function: never raises on a bad event, always leaves a ledger record."""
+    """Entry point of the on-change function: never raises on a bad event, always leaves a ledger record.
+    (The event models are imported here, not with the module: a sweep never parses an event.)"""
+    from . import events
+
     parsed = events.parse_event(event)
     if parsed.disposition != "act" or parsed.targets is None:
         status = Status.SKIPPED if parsed.disposition == "skipped" else Status.REJECTED
@@ -252,6 +261,8 @@ def handle_event(rt: Runtime, event: Any) -> RunResult:
 
 def _not_acted_record(rt: Runtime, parsed: events.ParsedEvent, targets: Targets) -> ledger.LedgerRecord:
     """One record for the ids an event named beyond what one event is acted on for (events.MAX_ACTED_IDS)."""
+    from . import events
+
     ids = parsed.not_acted
     shown = ", ".join(ids[:20]) + (f" and {len(ids) - 20} more" if len(ids) > 20 else "")
     reason = (f"{len(ids)} id(s) beyond the {events.MAX_ACTED_IDS} of each kind one event is acted on for were not "
@@ -339,8 +350,14 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     steps = plan.make_plan(findings, rt.mode_for, guards)
     steps, recheck_failed = _recheck(rt, ctx, rule_ctx, targets, steps, guards=guards)
     gone = _gone(snapshot)
-    # The state items the run may write are read once, before anything is written (BatchGetItem, 100 a call).
-    previous = rt.ledger.states(_state_keys(steps, targets))
+    sweeping_all = trigger.source == "sweep" and targets.everything
+    applying = any(s.decision is plan.Decision.APPLY for s in steps)
+    # A sweep of a whole account-region that has nothing to fix may find its state items vouched for by the
+    # account-region's digest (unit_digest.py), read before anything else of the ledger.
+    unit = rt.ledger.unit(targets.account, targets.region) if sweeping_all else None
+    # Otherwise the state items the run may write are read once, before anything is written (BatchGetItem).
+    state_keys = _state_keys(steps, targets)
+    previous = rt.ledger.states(state_keys) if applying or not sweeping_all else {}
     pending, intents = _record_intents(rt, steps, trigger, targets, previous=previous, read_at=read_at)
     result.outcomes = remediate.execute(steps, ctx)
     result.retryable = recheck_failed or any(o.retryable for o in result.outcomes)
@@ -357,15 +374,16 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     # The outcome of a fix overwrites its intent record (same key), so only an unrecorded outcome leaves one.
     records = [r.model_copy(update={"sk": pending[_intent_key(r)]}) if _intent_key(r) in pending else r
                for r in records]
-    if trigger.source == "sweep":
+    if sweeping_all and unit is not None:
+        report, vouched = _sweep_ledger(rt, targets, trigger, records, unit=unit, applying=applying, gone=gone,
+                                        previous=previous, state_keys=state_keys, began=began, read_at=read_at)
+        result.digest = "vouched" if vouched else "read_back"
+        if not vouched and not report.superseded and not result.retryable:
+            _vouch(rt, targets, records, unit, report.bumps + intents.bumps)
+    elif trigger.source == "sweep":
         report = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
             records, account=targets.account, region=targets.region, trigger=trigger,
             ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), previous=previous))
-        if targets.everything:  # what the sweep of the whole account-region did not see again is closed
-            report += rt.ledger.close_unseen(
-                account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
-                rules=[r.id for r in rt.active_rules()], before=began, trigger=trigger,
-                ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), observed=read_at)
     else:
         report = _write_ledger(rt, records, previous=previous)
     result.ledger_items = report.items
@@ -373,6 +391,56 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     if rt.publisher.enabled:  # after the ledger (the source of truth) is written; never raises
         result.published = rt.publisher.publish(result.changes)
     return result
+
+
+def _sweep_ledger(rt: Runtime, targets: Targets, trigger: Trigger, records: list[ledger.LedgerRecord], *,
+                  unit: unit_digest.UnitDigest, applying: bool, gone: set[str],
+                  previous: dict[tuple[str, str], dict[str, Any]], state_keys: set[tuple[str, str]],
+                  began: datetime, read_at: datetime) -> tuple[ledger.WriteReport, bool]:
+    """The ledger of a sweep of a whole account-region: what changed, the checks items, and the open findings it
+    no longer sees closed.
+
+    When the account-region's digest vouches for this sweep's evaluations (unit_digest.py: a sweep stored the same
+    digest after reading every state item back, no state was written since, nothing to fix, nothing gone), every
+    state item is known to be what the sweep would compare it with, and nothing is open that it did not see: the
+    state items are not read and nothing is closed, and the write is the same as after reading them (checks items,
+    and history for the statuses always recorded). Otherwise the state items are read and the unseen closed.
+    Returns the write's report and whether the digest vouched."""
+    evaluations = _state_records(records)
+    vouched = not applying and not gone and unit.vouches_for(unit_digest.digest_of(evaluations.values()),
+                                                             rt.clock())
+    if vouched:
+        previous = {key: {"status": r.current_status.value, "reason": r.reason} for key, r in evaluations.items()}
+    elif not applying:
+        previous = rt.ledger.states(state_keys)
+    report = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
+        records, account=targets.account, region=targets.region, trigger=trigger,
+        ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), previous=previous))
+    if not vouched:  # what the sweep of the whole account-region did not see again is closed
+        report += rt.ledger.close_unseen(
+            account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
+            rules=[r.id for r in rt.active_rules()], before=began, trigger=trigger,
+            ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), observed=read_at)
+    return report, vouched
+
+
+def _state_records(records: list[ledger.LedgerRecord]) -> dict[tuple[str, str], ledger.LedgerRecord]:
+    """The record that leaves each (resource, rule)'s state item (the last one of the key, as Ledger.write)."""
+    return {r.state_key: r for r in records
+            if r.record_type == "evaluation" and r.rule_id != ledger.RESOURCE_EXISTS_RULE}
+
+
+def _vouch(rt: Runtime, targets: Targets, records: list[ledger.LedgerRecord], unit: unit_digest.UnitDigest,
+           bumps: Counter[str]) -> None:
+    """Store the digest of a sweep whose every state item is now its own evaluation (unit_digest.py). A failure
+    costs only the next sweep's shortcut: it is logged, never raised."""
+    own = bumps[unit_digest.unit_pk(targets.account, targets.region)]
+    try:
+        rt.ledger.vouch(targets.account, targets.region, unit_digest.digest_of(_state_records(records).values()),
+                        read=unit, own_bumps=own, now=rt.clock())
+    except (ClientError, BotoCoreError) as exc:
+        logger.warning("could not store the account-region's digest: the next sweep reads its state items back",
+                       extra={"account": targets.account, "region": targets.region, "error": str(exc)})
 
 
 def _recheck(rt: Runtime, ctx: aws.AwsContext, rule_ctx: RuleContext, targets: Targets, steps: list[plan.Step],

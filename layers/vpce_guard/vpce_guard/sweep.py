@@ -173,6 +173,8 @@ class UnitResult(BaseModel):
     #: (rule id, status) → number of evaluations.
     findings: dict[tuple[str, str], int] = Field(default_factory=dict)
     ledger_items: int = 0
+    #: How the unit knew its state items: "vouched" by the account-region's digest, or "read_back" (unit_digest).
+    digest: str | None = None
 
     @property
     def failed(self) -> bool:
@@ -368,7 +370,7 @@ class UnitRunner:
             raise RetryUnit(f"{unit.account}/{unit.region}: {result.reason or 'a fix failed transiently'}")
         findings = Counter((o.finding.rule_id, o.status.value) for o in result.outcomes)
         out = UnitResult(unit=unit, endpoints_seen=result.seen.get("endpoints", 0), findings=dict(findings),
-                         ledger_items=result.ledger_items)
+                         ledger_items=result.ledger_items, digest=result.digest)
         if result.disposition == "failed":
             kind = FailureKind.ROLE_UNAVAILABLE if "AssumeRole" in result.reason else FailureKind.READ_FAILED
             out = out.model_copy(update={"failure_kind": kind, "reason": result.reason[:2000]})
@@ -446,7 +448,8 @@ class SweepRecords:
             "outcome": "failed" if result.failed else "ok", "failure_kind": result.failure_kind,
             "reason": result.reason, "endpoints_seen": result.endpoints_seen,
             "findings": {f"{rule}/{status}": n for (rule, status), n in sorted(result.findings.items())},
-            "ledger_items": result.ledger_items, "time": ledger.stamp(now), "expires_at": self._expires(now),
+            "ledger_items": result.ledger_items, "digest": result.digest, "time": ledger.stamp(now),
+            "expires_at": self._expires(now),
         }
         names: dict[str, str] = {}
         values: dict[str, Any] = {":one": 1, ":zero": 0, ":failed": 1 if result.failed else 0,
