@@ -42,8 +42,11 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
     repositories by default) stay outside the perimeter, so anonymous package downloads keep working.
     With PERIMETER=identity+resource, every Allow on S3 and DynamoDB endpoints must also keep callers on
     resources of the allowed organizations (aws:ResourceOrgID), the same AWS-owned resources aside.
-    The fix appends one Deny statement per perimeter and never changes or removes an existing statement."""
+    The fix appends one Deny statement per perimeter and never changes or removes an existing statement.
+    Endpoints that share a policy (most keep AWS's default) are analysed once per distinct document."""
     out: list[Finding] = []
+    judged: dict[tuple[str | None, tuple[str, ...], bool],
+                 tuple[policy.PolicyVerdict | policy.PolicyError, policy.ConfineResult | None]] = {}
     for ep in snapshot.endpoints.values():
         base = {"rule_id": RULE_ID, "resource_id": ep.id, "resource_type": "vpc-endpoint", "vpc_id": ep.vpc_id}
         if ep.state in _GONE:
@@ -62,11 +65,12 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         details: dict[str, object] = {"aws_owned_resource_arns": list(exempt)} if exempt else {}
         if resources_too:
             details["perimeter"] = "identity+resource"
-        try:
-            verdict = policy.analyse(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids,
-                                     aws_owned_resource_arns=exempt, resource_perimeter=resources_too)
-        except policy.PolicyError as exc:
-            out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=f"policy cannot be read: {exc}",
+        key = (ep.policy_document, exempt, resources_too)
+        if key not in judged:
+            judged[key] = _judge(ep.policy_document, ctx, exempt, resources_too)
+        verdict, fix = judged[key]
+        if isinstance(verdict, policy.PolicyError):
+            out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=f"policy cannot be read: {verdict}",
                                details={"unfixable": "the policy is not a valid policy document"}))
             continue
         if verdict.compliant:
@@ -77,10 +81,8 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
                 reason += " (" + "; ".join(verdict.notes) + ")"
             out.append(Finding(**base, status=Status.COMPLIANT, reason=reason, details=details))
             continue
-        fix = policy.confine(ep.policy_document, ctx.allowed_org_ids, ctx.org_account_ids,
-                             aws_owned_resource_arns=exempt, resource_perimeter=resources_too)
         reason = "; ".join(verdict.reasons) or "policy allows principals outside the organization"
-        if fix.refused or not fix.document:
+        if fix is None or fix.refused or not fix.document:
             out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason,
                                details={**details, "unfixable": fix.refused or "no fix could be computed"}))
             continue
@@ -93,3 +95,17 @@ def evaluate(snapshot: Snapshot, ctx: RuleContext) -> list[Finding]:
         )
         out.append(Finding(**base, status=Status.NON_COMPLIANT, reason=reason, actions=(action,), details=details))
     return out
+
+
+def _judge(document: str | None, ctx: RuleContext, exempt: tuple[str, ...], resources_too: bool) -> tuple[
+        policy.PolicyVerdict | policy.PolicyError, policy.ConfineResult | None]:
+    """A policy document's verdict and, when it is not confined, its fix (or why it cannot be read)."""
+    try:
+        verdict = policy.analyse(document, ctx.allowed_org_ids, ctx.org_account_ids,
+                                 aws_owned_resource_arns=exempt, resource_perimeter=resources_too)
+    except policy.PolicyError as exc:
+        return exc, None
+    if verdict.compliant:
+        return verdict, None
+    return verdict, policy.confine(document, ctx.allowed_org_ids, ctx.org_account_ids,
+                                   aws_owned_resource_arns=exempt, resource_perimeter=resources_too)
