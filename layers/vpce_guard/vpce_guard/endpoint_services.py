@@ -20,7 +20,7 @@ from botocore.exceptions import ClientError
 
 from .aws import side_by_side
 from .inventory import Inventory, _chunks, _is_not_found, _paginate, _tags
-from .models import AllowedPrincipal, EndpointConnection, ServiceConfiguration, Snapshot, Targets
+from .models import AllowedPrincipal, EndpointConnection, ServiceConfiguration, Targets
 
 #: Snapshot parts (rules.SNAPSHOT_PARTS) this module reads: the services with their allowed principals, and
 #: their connections.
@@ -112,11 +112,16 @@ class ServiceReader:
         return out
 
 
+def concerned(targets: Targets, parts: frozenset[str]) -> bool:
+    """Whether `targets` concern endpoint services the rules read: a sweep's every one, or those an event names."""
+    return CONFIGURATIONS in parts and bool(targets.everything or targets.service_ids)
+
+
 def read_services(inv: Inventory, targets: Targets, parts: frozenset[str]) -> tuple[
         dict[str, ServiceConfiguration], list[str]]:
     """The services `targets` concern (every one for a sweep, the named ones for an event), with their allowed
     principals and, when `parts` asks, their connections; and the named ids that no longer exist."""
-    if CONFIGURATIONS not in parts or not (targets.everything or targets.service_ids):
+    if not concerned(targets, parts):
         return {}, []
     reader = ServiceReader(inv)
     services, missing = reader.configurations(None if targets.everything else targets.service_ids)
@@ -133,12 +138,3 @@ def read_services(inv: Inventory, targets: Targets, parts: frozenset[str]) -> tu
                 update["connections"] = tuple(connections.get(s.id, ()))
         out[s.id] = s.model_copy(update=update) if update else s
     return out, missing
-
-
-def with_services(inv: Inventory, snap: Snapshot, targets: Targets, parts: frozenset[str]) -> Snapshot:
-    """The snapshot with the endpoint services `targets` concern added (unchanged when none are)."""
-    services, missing = read_services(inv, targets, parts)
-    if not services and not missing:
-        return snap
-    return snap.model_copy(update={"service_configurations": services,
-                                   "missing_ids": (*snap.missing_ids, *missing)})

@@ -344,8 +344,16 @@ def take_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | Non
     from . import endpoint_services  # it builds on this module's readers
 
     parts = ALL_PARTS if reads is None else reads
-    snap = _take_endpoint_snapshot(ctx, targets, parts, requires_endpoints)
-    return endpoint_services.with_services(Inventory(ctx), snap, targets, parts)
+    if not endpoint_services.concerned(targets, parts):
+        return _take_endpoint_snapshot(ctx, targets, parts, requires_endpoints)
+    # Independent of the endpoints: the services are read beside them (a sweep then waits for the longer).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        services = pool.submit(endpoint_services.read_services, Inventory(ctx), targets, parts)
+        snap = _take_endpoint_snapshot(ctx, targets, parts, requires_endpoints)
+        found, missing = services.result()
+    if not found and not missing:
+        return snap
+    return snap.model_copy(update={"service_configurations": found, "missing_ids": (*snap.missing_ids, *missing)})
 
 
 def _take_endpoint_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[str] | None = None,
@@ -364,14 +372,18 @@ def _take_endpoint_snapshot(ctx: AwsContext, targets: Targets, reads: frozenset[
     route_tables: dict[str, RouteTable] = {}
 
     if targets.everything:
-        # The two region-wide listings do not depend on each other: read them side by side (one page of
-        # each in flight; boto3 clients are thread-safe), which halves their latency in a sweep.
-        with ThreadPoolExecutor(max_workers=2) as pool:
+        # The region-wide listings do not depend on each other: read them side by side (one page of each in
+        # flight; boto3 clients are thread-safe), so a sweep waits for the longest, not for their sum.
+        # The VPCs' DNS attributes need only the endpoints and the VPCs: they go out while the route tables
+        # may still be paging.
+        with ThreadPoolExecutor(max_workers=3) as pool:
             listed_rts = pool.submit(inv.route_tables) if "route_tables" in parts else None
+            listed_vpcs = pool.submit(inv.vpcs, None) if "vpcs" in parts else None
             endpoints = {e.id: e for e in inv.endpoints_in_vpcs(None)}
+            every_vpc = listed_vpcs.result() if listed_vpcs is not None else None
+            vpcs = _read_vpcs(inv, None, endpoints.values(), parts, listed=every_vpc)
             if listed_rts is not None:
                 route_tables = {rt.id: rt for rt in listed_rts.result()[0]}
-        vpcs = _read_vpcs(inv, None, endpoints.values(), parts)
         return _complete(inv, Snapshot(
             account=targets.account, region=targets.region, endpoints=endpoints, vpcs=vpcs,
             route_tables=route_tables, vpcs_with_all_endpoints=frozenset(vpcs),
@@ -460,8 +472,10 @@ def _complete(inv: Inventory, snap: Snapshot, parts: frozenset[str],
 
 
 def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[Endpoint],
-               parts: frozenset[str], known: dict[str, Vpc] | None = None) -> dict[str, Vpc]:
-    """VPCs (DescribeVpcs) and/or their DNS attributes, as far as `parts` asks for them.
+               parts: frozenset[str], known: dict[str, Vpc] | None = None,
+               *, listed: dict[str, Vpc] | None = None) -> dict[str, Vpc]:
+    """VPCs (DescribeVpcs) and/or their DNS attributes, as far as `parts` asks for them (`listed`: every VPC
+    of the region, read already).
 
     Each attribute costs a call per VPC, so only what a rule can use is read: DNS support in every VPC holding
     a live endpoint (gateway endpoints resolve through it), DNS hostnames only where a live interface endpoint
@@ -471,7 +485,11 @@ def _read_vpcs(inv: Inventory, vpc_ids: set[str] | None, endpoints: Iterable[End
             and (vpc_ids is None or e.vpc_id in vpc_ids)]
     support_for = {e.vpc_id for e in live if e.vpc_id}
     both_for = {e.vpc_id for e in live if e.vpc_id and e.type == "Interface"}
-    if "vpcs" in parts:
+    if "vpcs" in parts and listed is not None:
+        vpcs = listed
+        if "vpc_dns" not in parts:
+            return vpcs
+    elif "vpcs" in parts:
         known = {v: vpc for v, vpc in (known or {}).items() if vpc_ids is None or v in vpc_ids}
         unread = None if vpc_ids is None else vpc_ids - set(known)
         vpcs = {**known, **(inv.vpcs(unread) if unread is None or unread else {})}
