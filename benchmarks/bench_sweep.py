@@ -102,7 +102,7 @@ def _one_size(n: int, mode: str = "enforce") -> dict[str, Any]:
     state_keys = len({(o.resource_id or o.finding.resource_id, o.finding.rule_id) for o in result.outcomes})
     bound = sweep_bound(endpoints=fleet["endpoints"], route_tables=fleet["route_tables"], vpcs=fleet["vpcs"],
                         vpcs_with_endpoints=fleet["vpcs_with_endpoints"], ledger_items=result.ledger_items,
-                        reads=reads, to_fix=to_fix, state_keys=state_keys)
+                        reads=reads, to_fix=to_fix, state_keys=state_keys, vouched=result.digest == "vouched")
     reads_calls = sum(n for (s, o), n in warm.calls.items() if s != "dynamodb")
     reads_bound = sum(n for op, n in bound.calls.items() if not op.startswith("dynamodb:"))
     return {

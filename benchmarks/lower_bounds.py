@@ -18,7 +18,10 @@ Conventions (each stated in docs/performance.md):
 - the ledger orders each (resource, rule)'s current state by observation time and reports status changes, so a
   run first reads the current state of what it evaluated (100 keys per BatchGetItem) and writes state items on a
   condition: a write of up to 100 items is one TransactWriteItems; a larger one sends history 25 items per
-  BatchWriteItem and state 100 per transaction. A sweep writes only what changed. Before fixing, a `pending`
+  BatchWriteItem and state 100 per transaction. A sweep writes only what changed. A sweep of a whole
+  account-region first reads its digest (one GetItem, unit_digest.py): when that vouches that nothing changed
+  since the last sweep, no state item is read back and no open finding listed; otherwise it does both and
+  stores a new digest (one conditional UpdateItem). Before fixing, a `pending`
   record of each fix is written ahead (so a fix whose outcome cannot be recorded is never lost:
   pipeline._record_intents);
 - right before writing, what a fix changes is read again (an owner's edit since the snapshot must not be
@@ -229,16 +232,20 @@ def service_event_bound(truth: ServiceEventTruth, ledger_items: int, reads: froz
 
 def sweep_bound(*, endpoints: int, route_tables: int, vpcs: int, vpcs_with_endpoints: int, ledger_items: int,
                 reads: frozenset[str], to_fix: int = 0, vpcs_with_interface_endpoints: int | None = None,
-                state_keys: int = 0, open_items: int = 0, services: int = 0) -> Bound:
+                state_keys: int = 0, open_items: int = 0, services: int = 0, vouched: bool = False) -> Bound:
     """One account-region: every listing by pages, per-VPC attributes once, nothing per endpoint; and, for a
-    ledger that records changes (`state_keys` (resource, rule) pairs evaluated), their current state read in
-    batches of 100."""
+    ledger that records changes (`state_keys` (resource, rule) pairs evaluated), the account-region's digest,
+    then, unless it vouches that nothing changed since the last sweep (`vouched`), their current state read in
+    batches of 100, the open findings listed and the new digest stored."""
     b = Bound()
-    b.add("dynamodb:BatchGetItem", math.ceil(state_keys / 100),
-          "current state of each (resource, rule) evaluated, to write only what changed")
-    if state_keys:
-        b.add("dynamodb:Query", 1 + open_items // OPEN_ITEMS_PER_PAGE, "the account-region's open findings "
-              "(one Query, by 1 MB pages), to close those the sweep no longer sees")
+    b.add("dynamodb:GetItem", 1, "the account-region's digest: whether the state items must be read back")
+    if not vouched:
+        b.add("dynamodb:BatchGetItem", math.ceil(state_keys / 100),
+              "current state of each (resource, rule) evaluated, to write only what changed")
+        if state_keys:
+            b.add("dynamodb:Query", 1 + open_items // OPEN_ITEMS_PER_PAGE, "the account-region's open findings "
+                  "(one Query, by 1 MB pages), to close those the sweep no longer sees")
+        b.add("dynamodb:UpdateItem", 1, "the new digest, on condition that nobody else wrote meanwhile")
     b.add("ec2:DescribeVpcEndpoints", pages("ec2", "DescribeVpcEndpoints", endpoints), "all endpoints, by page")
     if "service_configurations" in reads:
         b.add("ec2:DescribeVpcEndpointServiceConfigurations",
