@@ -16,8 +16,10 @@ empty ledger (every evaluation is new: history and state for each); then the too
 times, and the median wall time of each and their ratios are reported (repeat sweeps: the steady state,
 where a sweep writes only what changed), with the endpoints each flagged against the truth. The policy-only
 configuration has its own ledger table, swept once before it is timed, as a deployment configured so would
-(`POLICY_ONLY_TABLE`). Both processes use the same call counter and AWS paging model (c7n through a
-sitecustomize).
+(`POLICY_ONLY_TABLE`). vpce-guard's processes run as the deployed sweep worker does: its cold start's runtime
+(warm.py), its account from its function ARN, and the SDK data its layer ships (`deployed_sdk_data`); Cloud
+Custodian and the floor use boto3's own. Both processes use the same call counter and AWS paging model (c7n
+through a sitecustomize).
 """
 
 from __future__ import annotations
@@ -139,6 +141,20 @@ def run_vpce_guard(url: str, org_id: str, policy_only: bool = False,
     return {"seconds": seconds, "cpu_seconds": cpu, **out}
 
 
+def deployed_sdk_data(workdir: Path) -> dict[str, str]:
+    """The SDK data the deployed layer ships (vpce_guard.sdk_data: the EC2 and SSM models cut to the operations
+    vpce-guard calls), written from the installed botocore, and the environment that puts it first on the
+    loader's search path (AWS_DATA_PATH), as the layer's own folder is in Lambda. The tools beside it use the
+    SDK data they ship with (boto3's, whole)."""
+    import botocore
+
+    from vpce_guard import sdk_data
+
+    out = workdir / "sdk-data"
+    sdk_data.write(Path(botocore.__file__).parent / "data", out)
+    return {"AWS_DATA_PATH": str(out)}
+
+
 def run_floor(url: str) -> dict[str, Any]:
     """Only the reads every rule needs, in a fresh process (benchmarks/floor_once.py); wall time measured here,
     like the tools'."""
@@ -190,13 +206,14 @@ def run(n_vpcs: int = 200, repeats: int = 3) -> dict[str, Any]:
         org_id, truth, every = seed(n_vpcs)
         boto3.client("ssm", region_name=REGION).put_parameter(
             Name=POLICY_ONLY_PARAMETER, Type="String", Value=json.dumps({"*": "off", POLICY_RULE: "dry_run"}))
-        first = run_vpce_guard(url, org_id, extra_env=FIRST_SWEEP_ENV)  # an empty ledger: every evaluation is new
-        run_vpce_guard(url, org_id, policy_only=True, extra_env=FIRST_SWEEP_ENV)  # and the policy-only ledger's
+        deployed = deployed_sdk_data(Path(tmp))
+        first = run_vpce_guard(url, org_id, extra_env={**FIRST_SWEEP_ENV, **deployed})  # an empty ledger
+        run_vpce_guard(url, org_id, policy_only=True, extra_env={**FIRST_SWEEP_ENV, **deployed})  # and its own
         c7n_runs, guard_runs, policy_runs, floor_runs = [], [], [], []
         for _ in range(repeats):
             c7n_runs.append(run_c7n(url, org_id, Path(tmp)))
-            guard_runs.append(run_vpce_guard(url, org_id))
-            policy_runs.append(run_vpce_guard(url, org_id, policy_only=True))
+            guard_runs.append(run_vpce_guard(url, org_id, extra_env=deployed))
+            policy_runs.append(run_vpce_guard(url, org_id, policy_only=True, extra_env=deployed))
             floor_runs.append(run_floor(url))
     c7n_s = statistics.median(r["seconds"] for r in c7n_runs)
     last_c7n = c7n_runs[-1]

@@ -191,15 +191,20 @@ def _md(res: dict[str, Any]) -> str:
                              f"(benchmarks/floor_once.py) | {f['seconds_median']} | - | - | - | - | - | - |")
             g = c["vpce_guard"]
             writing = round(g["seconds_median"] - g["detection_seconds_median"], 3)
+            ledger_ops = {op: n for op, n in g["calls"].items() if op.startswith("dynamodb:")}
+            ledger_seconds = round(sum(v for k, v in g["seconds_by_operation"].items() if k.startswith("dynamodb:")), 3)
+            vouched = (g.get("digest") or {}).get("vouched", 0)
             lines += ["", f"Ratios to Cloud Custodian: all rules {c['ratio_vpce_guard_to_c7n']} (first sweep "
                       f"{c.get('ratio_first_sweep_to_c7n')}), endpoint policies only "
                       f"{c.get('ratio_policy_only_to_c7n')}. A repeat sweep of all rules ({g['evaluations']} "
                       f"evaluations) spends {g['detection_seconds_median']} s on detection (process start to the first "
                       f"ledger call: every endpoint, route table and VPC read, every rule evaluated), of which "
                       f"{g['dns_seconds_median']} s reading VPC DNS attributes (one DescribeVpcAttribute per VPC: "
-                      f"AWS has no batch form, and moto serves them one at a time), and {writing} s on the ledger "
-                      "(state items compared, changes and checks written), which Cloud Custodian's run has no "
-                      "counterpart for."]
+                      f"AWS has no batch form, and moto serves them one at a time), and the remaining {writing} s "
+                      f"on the ledger ({ledger_seconds} s of calls: "
+                      f"{', '.join(f'{k} {v}' for k, v in sorted(ledger_ops.items()))}; the account-region's digest "
+                      f"vouched for the state items in {vouched} of {c['repeats']} runs, docs/ledger.md), which "
+                      "Cloud Custodian's run has no counterpart for, and on the interpreter's start and exit."]
     return "\n".join(lines) + "\n"
 
 

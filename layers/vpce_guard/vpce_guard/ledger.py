@@ -49,7 +49,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, TypeVar
 
 from aws_lambda_powertools import Logger
 from botocore.exceptions import BotoCoreError, ClientError
@@ -60,6 +60,7 @@ from .models import OPEN_STATUSES, Finding, Outcome, Status, Trigger
 from .unit_digest import DIGEST_SK, UnitDigest, unit_pk
 
 logger = Logger(service="vpce-guard", child=True)
+T = TypeVar("T")
 
 STATUS_INDEX = "by-status"
 #: Items per BatchWriteItem (DynamoDB's limit).
@@ -262,15 +263,21 @@ def _places(puts: Iterable[tuple[dict[str, Any], bool]]) -> list[str]:
 def _transact_chunks(puts: list[tuple[dict[str, Any], bool]]) -> list[list[tuple[dict[str, Any], bool]]]:
     """Transactions of state puts, each with room for the digest bumps of its account-regions."""
     room = TRANSACT_SIZE - min(len(_places(puts)), TRANSACT_SIZE // 2)
-    chunks: list[list[tuple[dict[str, Any], bool]]] = [[]]
-    weight = 0
-    for put in puts:
-        size = _size(put[0])
-        if chunks[-1] and (len(chunks[-1]) >= room or weight + size > TRANSACT_BYTES):
+    return _chunked(puts, lambda put: _size(put[0]), count=room, weight=TRANSACT_BYTES)
+
+
+def _chunked(items: Iterable[T], size_of: Callable[[T], int], *, count: int, weight: int) -> list[list[T]]:
+    """Items in order, cut into chunks of at most `count` items and `weight` in all (an item heavier than
+    `weight` gets a chunk of its own)."""
+    chunks: list[list[T]] = [[]]
+    load = 0
+    for item in items:
+        size = size_of(item)
+        if chunks[-1] and (len(chunks[-1]) >= count or load + size > weight):
             chunks.append([])
-            weight = 0
-        chunks[-1].append(put)
-        weight += size
+            load = 0
+        chunks[-1].append(item)
+        load += size
     return chunks
 
 
@@ -345,16 +352,9 @@ def intake_record(trigger: Trigger, *, account: str | None, region: str | None, 
 
 def _checks_parts(unchanged: list[LedgerRecord]) -> list[list[LedgerRecord]]:
     """Unchanged evaluations cut into checks items: CHECKS_PER_ITEM each, and CHECKS_BYTES of dry_run reasons."""
-    parts: list[list[LedgerRecord]] = [[]]
-    weight = 0
-    for r in unchanged:
-        size = len(r.resource_id) + (len(r.reason) + len(r.rule_id) if r.status is Status.DRY_RUN else 0)
-        if parts[-1] and (len(parts[-1]) >= CHECKS_PER_ITEM or weight + size > CHECKS_BYTES):
-            parts.append([])
-            weight = 0
-        parts[-1].append(r)
-        weight += size
-    return parts
+    return _chunked(unchanged, lambda r: len(r.resource_id) + (len(r.reason) + len(r.rule_id)
+                                                               if r.status is Status.DRY_RUN else 0),
+                    count=CHECKS_PER_ITEM, weight=CHECKS_BYTES)
 
 
 def checks_items(unchanged: list[LedgerRecord], *, account: str, region: str, trigger: Trigger, ttl_days: int,
