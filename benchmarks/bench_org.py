@@ -3,13 +3,14 @@
     python -m benchmarks.bench_org [--quick] [--profiles FILE]
 
 1. Calibrate (benchmarks/orgsim/calibrate.py): the real worker sweeps representative account-regions on a
-   moto server, first and repeat sweeps; every call is recorded.
+   moto server, first, read-back and repeat sweeps; every call is recorded.
 2. Check the model on moto: the cost per request fitted on the small units predicts the wall time of the
    N=200 and N=1,000 units (`calibration` rows; tests/calibration/ asserts the 25%).
 3. Choose the defaults: the smallest worker concurrency (with batch size and calls side by side in a unit)
    with which 1,000 accounts x 17 Regions finish within 15 minutes and no unit fails on throttling.
 4. Simulate 100, 1,000 and 5,000 accounts x 17 Regions with them (and 5,000 with the settings the docs
-   recommend for that size), plus a row with EC2 latencies doubled.
+   recommend for that size), plus rows with EC2 latencies doubled, with every account-region read back (each
+   changed since the day before) and for the first sweep after deploying.
 
 Writes benchmarks/results/org-scale.{json,md} and the table in docs/org-scale.md (between its markers).
 """
@@ -52,10 +53,11 @@ def profiles_of(raw: dict[str, dict[str, Any]], round_name: str) -> dict[str, Un
 
 def calibration_check(raw: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
     """Fit the moto cost on FIT_ON and predict the others: predicted / measured wall time. Each round is fitted on
-    its own: a first sweep writes every state item in transactions and fixes what it finds, a repeat sweep mostly
-    reads, and how much of a call's time the client's own work overlaps differs between the two."""
+    its own: a first sweep writes every state item in transactions and fixes what it finds, a read-back sweep reads
+    every state item and writes the changes, a repeat sweep reads the account-region's digest and writes its
+    checks; how much of a call's time the client's own work overlaps differs between them."""
     rows = []
-    for round_name in ("repeat", "first"):
+    for round_name in ("repeat", "readback", "first"):
         cost = fit_moto([p for n, p in profiles_of(raw, round_name).items() if n in calibrate.FIT_ON])
         for name, p in profiles_of(raw, round_name).items():
             if name not in calibrate.PREDICTED:
@@ -126,6 +128,11 @@ def run(quick: bool = False, profiles_file: str | None = None) -> dict[str, Any]
                          f"{LARGE_ORG.batch_size}", **big.as_row()})
     slow = simulate(repeat, 1000, defaults, init_seconds=init_s, latency_scale=2.0)
     rows.append({"case": "1,000 accounts, EC2 latencies doubled", **slow.as_row()})
+    readback = profiles_of(raw, "readback")
+    if readback:
+        b = simulate(readback, 1000, defaults, init_seconds=init_s)
+        rows.append({"case": "1,000 accounts, every account-region changed since the day before (state items read "
+                             "back)", **b.as_row()})
     if "large" in first:
         f = simulate(first, 1000, defaults, init_seconds=init_s)
         rows.append({"case": "1,000 accounts, first sweep after deploying (empty ledger)", **f.as_row()})

@@ -8,9 +8,13 @@ Units (one Region each, one account):
 - c7n-200: the side-by-side case of `make bench` (200 VPCs, one S3 gateway endpoint each);
 - large: the N=1,000 case of `make bench` (100 VPCs, 1,000 route tables, 1,000 endpoints).
 
-Each is swept twice through the worker handler (an SQS batch of one message, as the event source delivers
-it): the first sweep meets an empty ledger; the second, a repeat sweep, finds nothing changed (the steady
-state of a daily sweep). Endpoint policies are confined to the organization except one in ten.
+Each is swept three times through the worker handler (an SQS batch of one message, as the event source
+delivers it): the first sweep meets an empty ledger and fixes what it finds; the second ("readback") finds
+what the first fixed now compliant, so it reads every state item back, writes the changes and lists what is
+open, as a sweep does after anything wrote in its account-region (an event, a fix); the third, a repeat sweep,
+finds nothing changed, and the account-region's digest vouches for its state items (docs/ledger.md): the
+steady state of a daily sweep (run three times; its median run is kept). Endpoint policies are confined to
+the organization except one in ten.
 """
 
 from __future__ import annotations
@@ -46,6 +50,10 @@ UNITS = (
     UnitSpec("c7n-200", "ap-southeast-2", 200, 200),
     UnitSpec("large", "us-east-1", 100, 1000),
 )
+#: The sweeps of each unit, in order (module doc).
+ROUNDS = ("first", "readback", "repeat")
+#: The sweeps run: a repeat sweep changes nothing, so it is run three times and its median run kept.
+RUNS = ("first", "readback", "repeat", "repeat", "repeat")
 #: The units the moto cost is fitted on; the others are predicted from it (the calibration check).
 FIT_ON = ("empty", "small", "medium")
 PREDICTED = ("c7n-200", "large")
@@ -98,7 +106,7 @@ def _worker_env(table: str) -> dict[str, str]:
 
 
 def run(units: tuple[UnitSpec, ...] = UNITS) -> dict[str, dict[str, Any]]:
-    """Profiles of every unit, first and repeat sweep: {name: {"first": profile, "repeat": profile}}. Each unit
+    """Profiles of every unit and ROUNDS: {name: {"first": profile, "readback": profile, "repeat": profile}}. Each unit
     gets a moto server of its own: moto's cost per request grows with everything the server holds (an index
     Query scans the whole table), which a unit in AWS does not pay for the others."""
     return {spec.name: _run_one(spec) for spec in units}
@@ -132,7 +140,8 @@ def _run_one(spec: UnitSpec) -> dict[str, Any]:
             reset_process_caches()
             handler = template.function_spec("SweepWorkerFunction", resources={"LedgerTable": TABLE},
                                              overrides={"OrganizationId": org_id}).load_handler()
-            for round_name in ("first", "repeat"):
+            taken: dict[str, list[dict[str, Any]]] = {}
+            for round_name in RUNS:
                 # Both rounds run as deployed, their side-by-side stages recorded as such (moto's server copies a
                 # table once per TransactWriteItems with devkit/moto_extensions.py, not once per item, so a first
                 # sweep's writes side by side no longer queue past the client's read timeout).
@@ -160,7 +169,11 @@ def _run_one(spec: UnitSpec) -> dict[str, Any]:
                     stages=stages_from_spans(calls.spans, aws.MAX_PARALLEL_CALLS),
                     seconds=round(wall, 4), gap_seconds=round(max(0.0, wall - calls.seconds_in_calls()), 4),
                     cpu_seconds=round(cpu, 4), statuses=findings)
-                out[round_name] = profile.to_json()
+                taken.setdefault(round_name, []).append(profile.to_json())
+            # A round run several times keeps its median run: one run of a few seconds on a shared machine is
+            # as likely as not to catch a pause that the model would then be fitted on (or judged against).
+            for round_name, runs in taken.items():
+                out[round_name] = sorted(runs, key=lambda r: r["seconds"])[len(runs) // 2]
             aws.CONCURRENCY = aws._parallel_calls(os.environ.get("PARALLEL_CALLS"))
             reset_process_caches()
     return out

@@ -191,8 +191,9 @@ ASSUMPTIONS = (
                "80%: 1 small Region + 16 empty; 15%: 1 medium + 2 small + 14 empty; "
                "5%: 1 large + 1 medium + 2 small + 13 empty",
                "most accounts run workloads in one or two Regions; the other Regions hold only the default VPC"),
-    Assumption("a daily sweep", "repeat sweep: nothing changed since the day before",
-               "the first sweep after deploying is reported separately (every state item written)"),
+    Assumption("a daily sweep", "repeat sweep: nothing changed since the day before (the digest vouches)",
+               "a day on which every account-region changed (state items read back) and the first sweep after "
+               "deploying (every state item written) are reported separately"),
     Assumption("summary transaction holds its item", "for its latency (dynamodb:transact)",
                "DynamoDB does not document how long a transaction blocks others on the same item"),
     Assumption("events a month", "1,000 a day, each 0.35 s at 512 MB and 10 DynamoDB writes",
