@@ -222,3 +222,14 @@ def test_the_ledger_upgrade_invalidates_the_digest_of_the_account_regions_it_ind
     ledger_table.update_item(Key={"pk": item["pk"], "sk": item["sk"]}, UpdateExpression="REMOVE open_place, open_key")
     assert Ledger(ledger_table).index_open_states()["indexed"] == 1
     assert _sweep(rt).digest == "read_back"
+
+
+def test_an_empty_account_region_stores_its_digest_without_any_state_write(
+        ec2: Any, org_id: str, ledger_table: Any) -> None:
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE, mode=Mode.DRY_RUN))
+    assert _sweep(rt).digest == "read_back"
+    item = _digest_item(ledger_table)
+    assert item["digest_version"] == 0 and "version" not in item, "stored on the condition that none was written"
+    with count_api_calls() as calls:
+        assert _sweep(rt).digest == "vouched"
+    assert _ledger_calls(calls) == Counter({"GetItem": 1})
