@@ -233,3 +233,31 @@ def test_an_empty_account_region_stores_its_digest_without_any_state_write(
     with count_api_calls() as calls:
         assert _sweep(rt).digest == "vouched"
     assert _ledger_calls(calls) == Counter({"GetItem": 1})
+
+
+def test_an_open_finding_newer_than_the_sweep_keeps_its_digest_from_being_stored(
+        estate: list[Any], ledger_table: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    rt = pipeline.Runtime(Settings(ledger_table=TABLE, mode=Mode.DRY_RUN))
+    _sweep(rt)
+    assert _sweep(rt).digest == "vouched"
+    real_unit = Ledger.unit
+
+    def event_meanwhile(self: Ledger, account: str, region: str) -> Any:
+        # After the sweep began and read AWS, before it reads the digest: an event records an open finding on an
+        # endpoint the sweep did not see. Its version bump is in what the sweep reads; the sweep leaves the finding
+        # open (written after it began: not its to close), so it must not vouch that nothing else is open.
+        Ledger(ledger_table).write(_event_record("vpce-0fromaneventxxxxx", Status.NON_COMPLIANT))
+        return real_unit(self, account, region)
+
+    ec2 = boto3.client("ec2", region_name=REGION)
+    ec2.create_route_table(VpcId=estate[0].ids["vpc"])  # a change: this sweep reads back
+    monkeypatch.setattr(Ledger, "unit", event_meanwhile)
+    assert _sweep(rt).digest == "read_back"
+    monkeypatch.setattr(Ledger, "unit", real_unit)
+    item = _digest_item(ledger_table)
+    assert item["version"] != item["digest_version"], "no digest stored while a finding it did not see is open"
+    assert _states(ledger_table)[("vpce-0fromaneventxxxxx", "endpoint-policy-org-confined")][0] == "non_compliant"
+    # The next sweep began after it: it closes the finding it does not see, and vouches again after that.
+    assert _sweep(rt).digest == "read_back"
+    assert _states(ledger_table)[("vpce-0fromaneventxxxxx", "endpoint-policy-org-confined")][0] == "not_applicable"
+    assert _sweep(rt).digest == "vouched"

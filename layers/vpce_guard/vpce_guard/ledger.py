@@ -209,9 +209,13 @@ class WriteReport:
     previous: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)
     #: What this write added to each account-region's digest version (unit_digest.py), by digest pk.
     bumps: Counter[str] = field(default_factory=Counter)
+    #: Open findings a sweep did not see and left open because they were written after it began (close_unseen):
+    #: the sweep cannot vouch that nothing is open that it did not see.
+    left_open: list[tuple[str, str]] = field(default_factory=list)
 
     def __iadd__(self, other: WriteReport) -> WriteReport:
         self.items += other.items
+        self.left_open += other.left_open
         self.changes += other.changes
         self.superseded += other.superseded
         self.previous.update(other.previous)
@@ -553,15 +557,20 @@ class Ledger:
         list it for ever. Every open state item of the account-region (one Query on OPEN_INDEX, which holds
         the open ones only) whose (resource, rule) the sweep did not evaluate becomes `not_applicable`, with a
         history record, unless its rule is off (its states are kept as they were) or it was written after
-        the sweep began (an event about something the sweep could not have seen). Returns items written."""
+        the sweep began (an event about something the sweep could not have seen: `WriteReport.left_open`).
+        Returns what was written."""
         active = set(rules)
         cutoff = stamp(before)
         closed: list[Outcome] = []
         previous: dict[tuple[str, str], dict[str, Any]] = {}
+        newer: list[tuple[str, str]] = []
         for item in self.open_in(account, region):
             if item.get("status") in {s.value for s in OPEN_STATUSES}:
                 key = (item["pk"], item.get("rule_id", ""))
-                if key in seen or item.get("rule_id") not in active or str(item.get("time", "")) >= cutoff:
+                if key in seen or item.get("rule_id") not in active:
+                    continue
+                if str(item.get("time", "")) >= cutoff:
+                    newer.append((item["pk"], item["sk"]))
                     continue
                 previous[(item["pk"], item["sk"])] = {k: item[k] for k in STATE_FIELDS if k in item}
                 reason = (f"not seen by the sweep of {cutoff}: the resource is gone or no longer in the rule's "
@@ -573,11 +582,13 @@ class Ledger:
                     details={"previous_status": item.get("status"), "previous_time": item.get("time")},
                 ), status=Status.NOT_APPLICABLE, reason=reason))
         if not closed:
-            return WriteReport()
+            return WriteReport(left_open=newer)
         # Observed when the sweep read the account-region (default: when it began): an event that saw the resource
         # after that keeps its state.
-        return self.write(records_for(closed, trigger, account=account, region=region, ttl_days=ttl_days, now=now,
-                                      observed=observed or before), previous=previous)
+        report = self.write(records_for(closed, trigger, account=account, region=region, ttl_days=ttl_days, now=now,
+                                        observed=observed or before), previous=previous)
+        report.left_open += newer
+        return report
 
     def states(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], dict[str, Any]]:
         """State items by (pk, sk), only the fields a write compares (STATE_FIELDS); batches go out side by

@@ -378,7 +378,7 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
         report, vouched = _sweep_ledger(rt, targets, trigger, records, unit=unit, applying=applying, gone=gone,
                                         previous=previous, state_keys=state_keys, began=began, read_at=read_at)
         result.digest = "vouched" if vouched else "read_back"
-        if not vouched and not report.superseded and not result.retryable:
+        if not vouched and not report.superseded and not report.left_open and not result.retryable:
             _vouch(rt, targets, records, unit, report.bumps + intents.bumps)
     elif trigger.source == "sweep":
         report = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(

@@ -13,7 +13,8 @@ So each account-region has one small item, `pk = UNIT#<account>#<region>`, `sk =
 - `digest`: a hash of what a sweep's evaluations were ((resource, rule) → status and reason), stored with
   `digest_version` and `verified_at` by a sweep that read every state item back and wrote what changed, on the
   condition that `version` is exactly what it read plus its own writes: nobody else wrote a state item of the
-  account-region meanwhile.
+  account-region meanwhile. A sweep whose state write was refused (a newer observation is stored) or that left
+  an unseen finding open because it was written after the sweep began stores none.
 
 A later sweep that reads the item (one GetItem, consistent) and finds `version == digest_version` and the same
 digest for its own evaluations knows, without reading them, that every state item is what it would compare
