@@ -353,9 +353,10 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     sweeping_all = trigger.source == "sweep" and targets.everything
     applying = any(s.decision is plan.Decision.APPLY for s in steps)
     # A sweep of a whole account-region that has nothing to fix may find its state items vouched for by the
-    # account-region's digest (unit_digest.py), read before anything else of the ledger.
+    # account-region's digest (unit_digest.py), read before anything else of the ledger; it reads them, if it
+    # must, once its records are known (_sweep_ledger). Any other run reads the state items it may write once,
+    # before anything is written (BatchGetItem).
     unit = rt.ledger.unit(targets.account, targets.region) if sweeping_all else None
-    # Otherwise the state items the run may write are read once, before anything is written (BatchGetItem).
     state_keys = _state_keys(steps, targets)
     previous = rt.ledger.states(state_keys) if applying or not sweeping_all else {}
     pending, intents = _record_intents(rt, steps, trigger, targets, previous=previous, read_at=read_at)
