@@ -253,10 +253,15 @@ def _transact_put(table: str, item: dict[str, Any], conditional: bool) -> dict[s
     return {"Put": put}
 
 
+def _bump(place: str) -> dict[str, Any]:
+    """One more state write in an account-region: its digest's `version` (unit_digest.py), created at 1. The
+    arguments of an UpdateItem, alone or inside a transaction (`_transact_bump`)."""
+    return {"Key": {"pk": place, "sk": DIGEST_SK}, "UpdateExpression": "ADD #v :one",
+            "ExpressionAttributeNames": {"#v": "version"}, "ExpressionAttributeValues": {":one": 1}}
+
+
 def _transact_bump(table: str, place: str) -> dict[str, Any]:
-    """One more state write in an account-region: its digest's `version` (unit_digest.py), created at 1."""
-    return {"Update": {"TableName": table, "Key": {"pk": place, "sk": DIGEST_SK}, "UpdateExpression": "ADD #v :one",
-                       "ExpressionAttributeNames": {"#v": "version"}, "ExpressionAttributeValues": {":one": 1}}}
+    return {"Update": {"TableName": table, **_bump(place)}}
 
 
 def _places(puts: Iterable[tuple[dict[str, Any], bool]]) -> list[str]:
@@ -732,8 +737,7 @@ class Ledger:
                         raise
                     counts["changed_meanwhile"] += 1
         for place in sorted(places):  # a digest stored before these were open-indexed no longer vouches (unit_digest)
-            self.table.update_item(Key={"pk": place, "sk": DIGEST_SK}, UpdateExpression="ADD #v :one",
-                                   ExpressionAttributeNames={"#v": "version"}, ExpressionAttributeValues={":one": 1})
+            self.table.update_item(**_bump(place))
         return counts
 
     def open_in(self, account: str, region: str) -> Iterator[dict[str, Any]]:

@@ -376,11 +376,15 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
     records = [r.model_copy(update={"sk": pending[_intent_key(r)]}) if _intent_key(r) in pending else r
                for r in records]
     if sweeping_all and unit is not None:
-        report, vouched = _sweep_ledger(rt, targets, trigger, records, unit=unit, applying=applying, gone=gone,
-                                        previous=previous, state_keys=state_keys, began=began, read_at=read_at)
+        evaluations = _state_records(records)
+        digest = unit_digest.digest_of(evaluations.values())
+        vouched = not applying and not gone and unit.vouches_for(digest, rt.clock())
+        report = _sweep_ledger(rt, targets, trigger, records, evaluations=evaluations, vouched=vouched,
+                               applying=applying, previous=previous, state_keys=state_keys, began=began,
+                               read_at=read_at)
         result.digest = "vouched" if vouched else "read_back"
         if not vouched and not report.superseded and not report.left_open and not result.retryable:
-            _vouch(rt, targets, records, unit, report.bumps + intents.bumps)
+            _vouch(rt, targets, digest, unit, report.bumps + intents.bumps)
     elif trigger.source == "sweep":
         report = _write_ledger(rt, records, lambda: rt.ledger.write_sweep(
             records, account=targets.account, region=targets.region, trigger=trigger,
@@ -395,9 +399,9 @@ def run_targets(rt: Runtime, targets: Targets, trigger: Trigger) -> RunResult:
 
 
 def _sweep_ledger(rt: Runtime, targets: Targets, trigger: Trigger, records: list[ledger.LedgerRecord], *,
-                  unit: unit_digest.UnitDigest, applying: bool, gone: set[str],
+                  evaluations: dict[tuple[str, str], ledger.LedgerRecord], vouched: bool, applying: bool,
                   previous: dict[tuple[str, str], dict[str, Any]], state_keys: set[tuple[str, str]],
-                  began: datetime, read_at: datetime) -> tuple[ledger.WriteReport, bool]:
+                  began: datetime, read_at: datetime) -> ledger.WriteReport:
     """The ledger of a sweep of a whole account-region: what changed, the checks items, and the open findings it
     no longer sees closed.
 
@@ -406,10 +410,7 @@ def _sweep_ledger(rt: Runtime, targets: Targets, trigger: Trigger, records: list
     state item is known to be what the sweep would compare it with, and nothing is open that it did not see: the
     state items are not read and nothing is closed, and the write is the same as after reading them (checks items,
     and history for the statuses always recorded). Otherwise the state items are read and the unseen closed.
-    Returns the write's report and whether the digest vouched."""
-    evaluations = _state_records(records)
-    vouched = not applying and not gone and unit.vouches_for(unit_digest.digest_of(evaluations.values()),
-                                                             rt.clock())
+    `evaluations` are the records that leave a state item (`_state_records`). Returns the write's report."""
     if vouched:
         previous = {key: {"status": r.current_status.value, "reason": r.reason} for key, r in evaluations.items()}
     elif not applying:
@@ -422,7 +423,7 @@ def _sweep_ledger(rt: Runtime, targets: Targets, trigger: Trigger, records: list
             account=targets.account, region=targets.region, seen={(r.pk, r.rule_id) for r in records},
             rules=[r.id for r in rt.active_rules()], before=began, trigger=trigger,
             ttl_days=rt.settings.ledger_ttl_days, now=rt.clock(), observed=read_at)
-    return report, vouched
+    return report
 
 
 def _state_records(records: list[ledger.LedgerRecord]) -> dict[tuple[str, str], ledger.LedgerRecord]:
@@ -431,14 +432,12 @@ def _state_records(records: list[ledger.LedgerRecord]) -> dict[tuple[str, str], 
             if r.record_type == "evaluation" and r.rule_id != ledger.RESOURCE_EXISTS_RULE}
 
 
-def _vouch(rt: Runtime, targets: Targets, records: list[ledger.LedgerRecord], unit: unit_digest.UnitDigest,
-           bumps: Counter[str]) -> None:
+def _vouch(rt: Runtime, targets: Targets, digest: str, unit: unit_digest.UnitDigest, bumps: Counter[str]) -> None:
     """Store the digest of a sweep whose every state item is now its own evaluation (unit_digest.py). A failure
     costs only the next sweep's shortcut: it is logged, never raised."""
     own = bumps[unit_digest.unit_pk(targets.account, targets.region)]
     try:
-        rt.ledger.vouch(targets.account, targets.region, unit_digest.digest_of(_state_records(records).values()),
-                        read=unit, own_bumps=own, now=rt.clock())
+        rt.ledger.vouch(targets.account, targets.region, digest, read=unit, own_bumps=own, now=rt.clock())
     except (ClientError, BotoCoreError) as exc:
         logger.warning("could not store the account-region's digest: the next sweep reads its state items back",
                        extra={"account": targets.account, "region": targets.region, "error": str(exc)})
